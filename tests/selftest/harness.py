@@ -1,0 +1,45 @@
+"""Run the suite against a deliberately broken runtime and read back which tests failed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BROKEN_RUNC = Path(__file__).with_name("broken_runc.py")
+
+
+def broken_runc(mutation: str, directory: Path) -> str:
+    """A target name for runc with `mutation` (a key of broken_runc.MUTATIONS)."""
+    link = directory / f"runc-{mutation}"
+    link.symlink_to(BROKEN_RUNC)
+    return f"oci:{link}"
+
+
+def run_suite(
+    target: str, junit: Path, *paths: str, env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Run suite files on `target`; {classname::name: passed|failure|error|skipped}."""
+    subprocess.run(
+        [sys.executable, "-m", "pytest", *paths, "--target", target, "-q", f"--junitxml={junit}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env=env,
+    )
+    outcomes = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        verdict = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                verdict = child.tag
+        outcomes[f"{case.get('classname')}::{case.get('name')}"] = verdict
+    return outcomes
+
+
+def failed(outcomes: dict[str, str]) -> set[str]:
+    return {name for name, verdict in outcomes.items() if verdict in ("failure", "error")}
