@@ -8,12 +8,12 @@ under a filesystem `root` so that the unit tests can point it at a fake tree.
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from reference.errors import CgroupError, ConfigError
+from reference.linux import procfs
 
 # The v1 controllers this runtime manages; other v1 hierarchies (net_cls, name=systemd, ...) are
 # left alone, as runc's cgroupfs driver does for controllers it has no resources for.
@@ -38,36 +38,23 @@ class Mount:
         return root / self.mountpoint.lstrip("/")
 
 
-_OCTAL = re.compile(r"\\([0-7]{3})")
-
-
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo.
-    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
-
-
 def parse_mountinfo(text: str) -> list[Mount]:
     """The cgroup and cgroup2 entries of a /proc/<pid>/mountinfo, in file order."""
     mounts: list[Mount] = []
-    for line in text.splitlines():
-        # id parent major:minor root mountpoint options [optional...] - fstype source superopts
-        left, sep, right = line.partition(" - ")
-        if not sep:
+    for entry in procfs.parse_mountinfo(text):
+        if entry.fstype not in ("cgroup", "cgroup2"):
             continue
-        fields, tail = left.split(), right.split()
-        if len(fields) < 6 or len(tail) < 3 or tail[0] not in ("cgroup", "cgroup2"):
-            continue
-        opts = tail[2].split(",")
-        name = next((o.removeprefix("name=") for o in opts if o.startswith("name=")), None)
+        opts = entry.super_options
+        v1 = entry.fstype == "cgroup"
         mounts.append(
             Mount(
-                mountpoint=_unescape(fields[4]),
-                root=_unescape(fields[3]),
-                fstype=tail[0],
+                mountpoint=entry.mount_point,
+                root=entry.root,
+                fstype=entry.fstype,
                 controllers=frozenset(o for o in opts if o in V1_CONTROLLERS or o == "hugetlb")
-                if tail[0] == "cgroup"
+                if v1
                 else frozenset(),
-                name=name,
+                name=next((o.removeprefix("name=") for o in opts if o.startswith("name=")), None),
             )
         )
     return mounts
@@ -76,16 +63,11 @@ def parse_mountinfo(text: str) -> list[Mount]:
 def parse_proc_cgroup(text: str) -> dict[str, str]:
     """/proc/<pid>/cgroup as {controller: path}; the unified hierarchy is under the key ""."""
     out: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, names, path = parts
-        if not names:
-            out[UNIFIED] = path
-        for name in names.split(","):
-            if name:
-                out[name] = path
+    for line in procfs.parse_proc_cgroup(text):
+        if not line.controllers:
+            out[UNIFIED] = line.path
+        for name in line.controllers:
+            out[name] = line.path
     return out
 
 
