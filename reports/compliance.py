@@ -16,8 +16,9 @@ from typing import Any
 
 from fixtures.requirements import Requirement
 
-# Verdict of a requirement on a target, worst first.
-VERDICTS = ("failed", "passed", "skipped", "untested")
+# Verdict of a requirement on a target, worst first. A deviation is a failure of a requirement
+# weaker than the run's --level: reported, but it does not fail the run.
+VERDICTS = ("failed", "deviation", "passed", "skipped", "untested")
 
 
 @dataclass
@@ -27,16 +28,18 @@ class Result:
     nodeid: str
     target: str
     requirements: list[str]
-    outcome: str = "passed"  # passed | failed | skipped
+    outcome: str = "passed"  # passed | failed | deviation | skipped
     detail: str = ""
     duration: float = 0.0
 
     def fold(self, when: str, outcome: str, detail: str, duration: float) -> None:
+        """Fold one phase (setup, call, teardown) in: the worst outcome wins."""
         self.duration += duration
-        if outcome == "failed" and self.outcome != "failed":
-            self.outcome, self.detail = "failed", f"{when}: {detail}"
-        elif outcome == "skipped" and self.outcome == "passed":
-            self.outcome, self.detail = "skipped", detail
+        if VERDICTS.index(outcome) < VERDICTS.index(self.outcome) or (
+            outcome == "skipped" and self.outcome == "passed"
+        ):
+            self.outcome = outcome
+            self.detail = f"{when}: {detail}" if outcome in ("failed", "deviation") else detail
 
 
 @dataclass
@@ -48,7 +51,7 @@ class Compliance:
     def verdict(self, req_id: str, target: str) -> tuple[str, list[Result]]:
         tests = [r for r in self.results if r.target == target and req_id in r.requirements]
         outcomes = {r.outcome for r in tests}
-        for verdict in VERDICTS[:3]:
+        for verdict in VERDICTS[:4]:
             if verdict in outcomes:
                 return verdict, tests
         return "untested", tests
