@@ -31,11 +31,39 @@ def drop_resource(section: str) -> Callable[[Config], None]:
     return mutate
 
 
+def add_capability(cap: str) -> Callable[[Config], None]:
+    """`cap` in every capability set the spec lists (runc's: bounding, effective, permitted,
+    ambient)."""
+
+    def mutate(config: Config) -> None:
+        sets = config.get("process", {}).get("capabilities", {})
+        for name, caps in sets.items():
+            sets[name] = [*caps, cap] if cap not in caps else caps
+
+    return mutate
+
+
+PROPAGATIONS = {"private", "rprivate", "slave", "rslave", "shared", "rshared"}
+
+
+def private_binds(config: Config) -> None:
+    """Every bind mount rprivate, whatever propagation was asked for."""
+    for mount in config.get("mounts", []):
+        options = mount.get("options", [])
+        if mount.get("type") == "bind" or "bind" in options or "rbind" in options:
+            mount["options"] = [o for o in options if o not in PROPAGATIONS] + ["rprivate"]
+    config.get("linux", {}).pop("rootfsPropagation", None)
+
+
 # name (after "runc-") → what is broken. Areas add theirs here.
 MUTATIONS: dict[str, Callable[[Config], None]] = {
     "no-uts": drop_namespace("uts"),
     "no-ipc": drop_namespace("ipc"),
+    "private-binds": private_binds,
     "no-memory": drop_resource("memory"),
+    "no-cpu": drop_resource("cpu"),
+    "no-pids": drop_resource("pids"),
+    "add-sys-admin": add_capability("CAP_SYS_ADMIN"),
 }
 
 
