@@ -164,6 +164,19 @@ def test_alloc_fork_burn(image: ImageArtifacts) -> None:
     assert time.monotonic() - t0 >= 0.2
 
 
+def test_threads(image: ImageArtifacts) -> None:
+    proc = subprocess.Popen(
+        [str(image.probe), "threads", "3", "5"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline()) == {"threads": 4}
+        assert len(os.listdir(f"/proc/{proc.pid}/task")) == 4
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_ipc(image: ImageArtifacts) -> None:
     key = 0x5C700000 + os.getpid() % 0x10000
     created = run_json(image, "ipc", "create", hex(key))
@@ -230,6 +243,15 @@ def test_try_ops(image: ImageArtifacts, tmp_path: Path) -> None:
         assert stat.S_ISBLK(node.lstat().st_mode)
         assert os.major(node.lstat().st_rdev) == 8
         node.unlink()
+    got = run_json(image, "try", "mknod", str(node), "7", "3")
+    assert got["ok"] == root or got["errno"] == errno.EPERM
+    if got["ok"]:
+        assert (os.major(node.lstat().st_rdev), os.minor(node.lstat().st_rdev)) == (7, 3)
+    run(image, "try", "mknod", str(node), "7", rc=2)
+    got = run_json(image, "try", "init-module")  # an all-zero image: never a module
+    assert (got["op"], got["ok"]) == ("init-module", False)
+    assert got["errno"] > 0
+    run(image, "try", "init-module", "x", rc=2)
     plain = tmp_path / "plain"
     plain.write_text("")
     assert run_json(image, "try", "open-rdwr", str(plain))["ok"] is True
