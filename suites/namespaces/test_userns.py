@@ -24,7 +24,7 @@ from fixtures.image.build import ensure_artifacts
 from fixtures.leaks import Ledger
 from fixtures.private_dockerd import PrivateDockerd, private_dockerd
 from fixtures.probe import SLEEP, probe
-from fixtures.security import attempt, refused, target_kind
+from fixtures.security import attempt, refused
 from fixtures.session import CACHE_DIR
 from fixtures.targets.base import ContainerSpec, Driver, Mount
 from fixtures.targets.engine_cli import DockerDriver
@@ -52,7 +52,7 @@ def subordinate_range(path: Path, user: str) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def remapped(target: Driver) -> Iterator[Remapped]:
-    if target_kind(target) != "docker":
+    if target.kind != "docker":
         pytest.skip(f"userns-remap is a dockerd option; {target.name} has no such mode")
     with private_dockerd(
         f"cts-userns-{secrets.token_hex(4)}", config={"userns-remap": "default"}

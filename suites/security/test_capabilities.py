@@ -17,7 +17,6 @@ from fixtures.security import (
     full_name,
     host_bounding_set,
     in_ranges,
-    target_kind,
     version_of,
 )
 from fixtures.targets.base import ContainerSpec, Driver
@@ -42,14 +41,14 @@ def assert_sets(pid: int, fields: tuple[str, ...], wanted: frozenset[str]) -> No
 
 @pytest.mark.req("SEC-01")
 def test_default_capability_sets(containers: Containers, target: Driver) -> None:
-    wanted = DEFAULTS[target_kind(target)].caps & host_bounding_set()
+    wanted = DEFAULTS[target.kind].caps & host_bounding_set()
     container = containers.start(ContainerSpec(command=SLEEP))
     assert_sets(container.pid, ("CapBnd", "CapPrm", "CapEff"), wanted)
 
 
 @pytest.mark.req("SEC-02")
 def test_inheritable_and_ambient_sets_are_empty(containers: Containers, target: Driver) -> None:
-    defaults = DEFAULTS[target_kind(target)]
+    defaults = DEFAULTS[target.kind]
     empty = in_ranges(version_of(target), defaults.inheritable_empty)
     container = containers.start(ContainerSpec(command=SLEEP))
     inheritable = frozenset() if empty else defaults.caps & host_bounding_set()
@@ -62,7 +61,7 @@ def test_inheritable_and_ambient_sets_are_empty(containers: Containers, target: 
 def test_cap_add_and_drop(containers: Containers, target: Driver) -> None:
     # KILL is in every kind's defaults, NET_ADMIN in none: both flags must change the sets.
     spec = ContainerSpec(command=SLEEP, cap_add=("NET_ADMIN",), cap_drop=("KILL",))
-    defaults = DEFAULTS[target_kind(target)].caps
+    defaults = DEFAULTS[target.kind].caps
     wanted = (defaults - {full_name(c) for c in spec.cap_drop}) | {
         full_name(c) for c in spec.cap_add
     }

@@ -26,7 +26,6 @@ from fixtures.security import (
     mounts_of,
     refused,
     run_probe_on_host,
-    target_kind,
 )
 from fixtures.session import CACHE_DIR
 from fixtures.targets.base import Container, ContainerSpec, Driver
@@ -61,7 +60,7 @@ def test_raw_block_device_cannot_be_opened(containers: Containers, target: Drive
         pytest.skip("no block device that host root itself may open: nothing to prove")
     # With CAP_MKNOD (a Docker default, asked for where the defaults lack it) the node can be
     # made; the device cgroup must still refuse its use.
-    extra = () if "CAP_MKNOD" in DEFAULTS[target_kind(target)].caps else ("MKNOD",)
+    extra = () if "CAP_MKNOD" in DEFAULTS[target.kind].caps else ("MKNOD",)
     if extra and "security-opts" not in target.capabilities:
         pytest.skip(f"{target.name} cannot add CAP_MKNOD: the device cgroup cannot be reached")
     container = containers.start(ContainerSpec(command=SLEEP, cap_add=extra))
@@ -91,7 +90,7 @@ def test_kernel_modules_cannot_be_loaded(
 ) -> None:
     control = run_probe_on_host(image.probe, "try", "init-module")
     assert not control["ok"], "the host loaded an all-zero module image"
-    filtered = DEFAULTS[target_kind(target)].seccomp == 2
+    filtered = DEFAULTS[target.kind].seccomp == 2
     # Without CAP_SYS_MODULE (or behind a seccomp filter) the answer is EPERM. A kernel built
     # without modules answers ENOSYS before any capability check, so there only a filter shows.
     expected = errno.ENOSYS if control["errno"] == errno.ENOSYS and not filtered else errno.EPERM

@@ -7,13 +7,13 @@ import pytest
 from fixtures import host
 from fixtures.containers import Containers
 from fixtures.probe import SLEEP
-from fixtures.security import DEFAULTS, target_kind
+from fixtures.security import DEFAULTS
 from fixtures.targets.base import ContainerSpec, Driver
 
 
 @pytest.mark.req("SEC-16")
 def test_no_new_privileges_default(containers: Containers, target: Driver) -> None:
-    defaults = DEFAULTS[target_kind(target)]
+    defaults = DEFAULTS[target.kind]
     container = containers.start(ContainerSpec(command=SLEEP))
     assert int(host.status(container.pid)["NoNewPrivs"]) == defaults.no_new_privs, defaults.source
 

@@ -7,7 +7,7 @@ import pytest
 from fixtures import host
 from fixtures.containers import Containers
 from fixtures.probe import SLEEP
-from fixtures.security import DEFAULTS, target_kind
+from fixtures.security import DEFAULTS
 from fixtures.targets.base import ContainerSpec, Driver
 
 MODES = {0: "disabled", 1: "strict", 2: "filter"}
@@ -15,7 +15,7 @@ MODES = {0: "disabled", 1: "strict", 2: "filter"}
 
 @pytest.mark.req("SEC-10")
 def test_default_seccomp_mode(containers: Containers, target: Driver) -> None:
-    defaults = DEFAULTS[target_kind(target)]
+    defaults = DEFAULTS[target.kind]
     container = containers.start(ContainerSpec(command=SLEEP))
     status = host.status(container.pid)
     mode = int(status["Seccomp"])

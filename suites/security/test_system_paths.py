@@ -23,7 +23,6 @@ from fixtures.security import (
     in_container,
     in_ranges,
     mounts_of,
-    target_kind,
     version_of,
 )
 from fixtures.targets.base import ContainerSpec, Driver
@@ -59,7 +58,7 @@ DEV_NULL = (1, 3)
 
 
 def expected_masks(target: Driver) -> list[str]:
-    kind, version = target_kind(target), version_of(target)
+    kind, version = target.kind, version_of(target)
     wanted = [
         pattern
         for pattern, kinds in MASKED.items()
