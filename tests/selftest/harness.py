@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -9,6 +10,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BROKEN_RUNC = Path(__file__).with_name("broken_runc.py")
+BROKEN_DOCKER = Path(__file__).with_name("broken_docker.py")
 
 
 def broken_runc(mutation: str, directory: Path) -> str:
@@ -16,6 +18,20 @@ def broken_runc(mutation: str, directory: Path) -> str:
     link = directory / f"runc-{mutation}"
     link.symlink_to(BROKEN_RUNC)
     return f"oci:{link}"
+
+
+def broken_docker_env(mutation: str, directory: Path) -> dict[str, str]:
+    """Environment that makes the docker target use the CLI with `mutation`
+    (a key of broken_docker.MUTATIONS)."""
+    link = directory / f"docker-{mutation}"
+    link.symlink_to(BROKEN_DOCKER)
+    return {**os.environ, "CTS_DOCKER_CLI": str(link)}
+
+
+def without_session_cleanup(outcomes: dict[str, str]) -> dict[str, str]:
+    """The run-wide CLEAN-02 check sees every object on a shared machine, other users' too;
+    self-tests judge the per-module checks instead."""
+    return {name: verdict for name, verdict in outcomes.items() if "session-cleanup" not in name}
 
 
 def run_suite(

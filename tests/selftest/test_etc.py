@@ -1,20 +1,18 @@
 """The /etc suite must catch an engine that ignores --dns: exactly the --dns test fails; the
 --dns-search/--dns-option tests, the other /etc tests and the module leak checks pass.
 
-The broken engine is the real Docker behind a CLI wrapper that drops --dns (docker_no_dns.py),
-selected with CTS_DOCKER_CLI."""
+The broken engine is the real Docker behind a CLI wrapper that drops --dns
+(broken_docker.py, mutation no-dns)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.selftest.harness import failed, run_suite
+from tests.selftest.harness import broken_docker_env, failed, run_suite, without_session_cleanup
 
-WRAPPER = Path(__file__).with_name("docker_no_dns.py")
 pytestmark = pytest.mark.skipif(
     shutil.which("docker") is None or not Path("/var/run/docker.sock").exists(),
     reason="no Docker engine on /var/run/docker.sock",
@@ -22,11 +20,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_ignored_dns_flag_fails_exactly_the_dns_test(tmp_path: Path) -> None:
-    env = {**os.environ, "CTS_DOCKER_CLI": str(WRAPPER)}
+    env = broken_docker_env("no-dns", tmp_path)
     outcomes = run_suite("docker", tmp_path / "junit.xml", "suites/etc", env=env)
-    # The run-wide CLEAN-02 check sees every container on the shared daemon, other users'
-    # included, so it says nothing about this suite here; the per-module checks do count.
-    own = {name: verdict for name, verdict in outcomes.items() if "session-cleanup" not in name}
+    own = without_session_cleanup(outcomes)
     assert failed(own) == {
         "suites.etc.test_etc_resolv::test_dns_flag_sets_the_nameservers[docker]",
     }, outcomes
