@@ -19,6 +19,7 @@ from fixtures.requirements import Requirement
 # Verdict of a requirement on a target, worst first. A deviation is a failure of a requirement
 # weaker than the run's --level: reported, but it does not fail the run.
 VERDICTS = ("failed", "deviation", "passed", "skipped", "untested")
+PHASE_ORDER = ("failed", "deviation", "skipped", "passed")
 
 
 @dataclass
@@ -33,11 +34,10 @@ class Result:
     duration: float = 0.0
 
     def fold(self, when: str, outcome: str, detail: str, duration: float) -> None:
-        """Fold one phase (setup, call, teardown) in: the worst outcome wins."""
+        """Fold one phase (setup, call, teardown) in. For a test a skip outranks a pass (a
+        skipped test still has a passing teardown); for a requirement it is the other way."""
         self.duration += duration
-        if VERDICTS.index(outcome) < VERDICTS.index(self.outcome) or (
-            outcome == "skipped" and self.outcome == "passed"
-        ):
+        if PHASE_ORDER.index(outcome) < PHASE_ORDER.index(self.outcome):
             self.outcome = outcome
             self.detail = f"{when}: {detail}" if outcome in ("failed", "deviation") else detail
 

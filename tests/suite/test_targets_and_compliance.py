@@ -70,3 +70,10 @@ def test_a_failed_phase_wins_over_later_phases() -> None:
     result.fold("teardown", "passed", "", 0.1)
     assert (result.outcome, result.detail) == ("failed", "call: boom")
     assert result.duration == pytest.approx(0.4)
+
+
+def test_a_skip_outranks_the_passing_teardown() -> None:
+    result = Result("t", "docker", ["NS-01"])
+    result.fold("setup", "skipped", "lacks capability", 0.0)
+    result.fold("teardown", "passed", "", 0.0)
+    assert (result.outcome, result.detail) == ("skipped", "lacks capability")
