@@ -7,7 +7,6 @@ of them raises `UnsupportedError`, so a limit is never silently dropped.
 from __future__ import annotations
 
 import errno
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -17,8 +16,6 @@ from reference.cgroups.mounts import Mount, cgroup_dir, v1_mounts
 from reference.cgroups.resources import BlockIO, Cpu, Memory, Resources
 from reference.cgroups.stats import CpuStats, MemoryStats, PidsStats, Stats, limit_or_none
 from reference.errors import CgroupError, UnsupportedError
-
-log = logging.getLogger(__name__)
 
 # The directory whose cgroup.procs answers pids(): any would do once joined; devices is runc's pick.
 _PIDS_FROM = ("devices", "freezer", "memory", "pids", "cpu", "cpuacct", "cpuset", "blkio")
@@ -128,7 +125,7 @@ class V1Manager:
             # "Unlimited memory" must lift memsw too, or the old memsw keeps capping the group.
             swap = -1
         if swap is not None and not has_memsw:
-            log.warning("swap limit ignored: no memory.memsw.limit_in_bytes in %s", d)
+            _fs.warn(__name__, "swap limit ignored: no memory.memsw.limit_in_bytes in %s", d)
             swap = None
         mem_file = d / "memory.limit_in_bytes"
         if limit is not None and swap is not None:

@@ -6,7 +6,6 @@ blkio weight → io weight) follow runc so that the same config means the same t
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -16,8 +15,6 @@ from reference.cgroups.mounts import UNIFIED, Mount, cgroup_dir, v2_mount
 from reference.cgroups.resources import BlockIO, Cpu, Memory, Resources
 from reference.cgroups.stats import CpuStats, MemoryStats, PidsStats, Stats
 from reference.errors import CgroupError, ConfigError, UnsupportedError
-
-log = logging.getLogger(__name__)
 
 # Controllers enabled for our subtree; only the ones we have resources for (runc enables all).
 WANTED = ("cpu", "cpuset", "io", "memory", "pids")
@@ -120,7 +117,7 @@ class V2Manager:
                 try:
                     _fs.write(d / "cgroup.subtree_control", f"+{c}")
                 except CgroupError as e:
-                    log.warning("cannot enable the %s controller: %s", c, e)
+                    _fs.warn(__name__, "cannot enable the %s controller: %s", c, e)
 
     def apply(self, pid: int) -> None:
         self.create()

@@ -250,6 +250,11 @@ def parse_spec(data: object, *, create: bool = True) -> Spec:
     return spec
 
 
+def parse_process(data: object, path: str = "process") -> Process:
+    """A `process` object on its own (what `exec --process FILE` reads); errors name `path`."""
+    return _decode_obj(Process, data, path)
+
+
 def spec_to_dict(obj: object) -> dict[str, object]:
     """The JSON form of a spec dataclass; optional fields equal to their default are omitted."""
     if not is_dataclass(obj) or isinstance(obj, type):

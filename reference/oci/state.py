@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from reference.errors import ConfigError, ConflictError, NotFoundError, StateError
+from reference.errors import ConfigError
+from reference.oci import lifecycle
 from reference.oci.default import OCI_VERSION
 
 
@@ -26,19 +27,13 @@ class Status(StrEnum):
     STOPPED = "stopped"
 
 
-Verb = Literal["create", "start", "kill", "delete", "pause", "resume", "exec"]
+Verb = Literal["create", "start", "kill", "delete", "pause", "resume", "exec", "update"]
 
-# Statuses from which each verb may run on an existing container (create needs none).
+# Statuses from which each verb may run on an existing container (create needs none); the rules
+# themselves live in `lifecycle`, on plain strings, so that the runtime CLI can check them
+# without importing this module's enum and dataclasses.
 ALLOWED: dict[str, frozenset[Status]] = {
-    "start": frozenset({Status.CREATED}),
-    # Signalling a created container is allowed (that is how it is killed before start).
-    "kill": frozenset({Status.CREATED, Status.RUNNING, Status.PAUSED}),
-    # runtime.md: deleting a container that is not stopped MUST fail; --force kills first.
-    "delete": frozenset({Status.STOPPED}),
-    "pause": frozenset({Status.RUNNING}),
-    "resume": frozenset({Status.PAUSED}),
-    # A created container has its init process waiting, so exec can join its namespaces.
-    "exec": frozenset({Status.CREATED, Status.RUNNING}),
+    verb: frozenset(Status(s) for s in statuses) for verb, statuses in lifecycle.ALLOWED.items()
 }
 
 
@@ -113,17 +108,6 @@ def check_transition(
     ConflictError); every other verb then raises NotFoundError. `force` lifts the rule for
     `delete` only, as `runc delete --force` kills whatever is there.
     """
-    if verb == "create":
-        if status is not None:
-            raise ConflictError(f"container already exists (status {status})", obj=container_id)
-        return
-    if verb not in ALLOWED:
-        raise ValueError(f"unknown verb {verb!r}")  # a caller bug, not user input
-    if status is None:
-        raise NotFoundError("container does not exist", obj=container_id)
-    status = Status(status)
-    if verb == "delete" and force:
-        return
-    if status not in ALLOWED[verb]:
-        allowed = ", ".join(sorted(ALLOWED[verb]))
-        raise StateError(f"cannot {verb} a {status} container (needs {allowed})", obj=container_id)
+    if status is not None:
+        status = Status(status)  # an unknown status is a ValueError, as before
+    lifecycle.check_transition(verb, status, container_id, force=force)

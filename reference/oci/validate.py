@@ -158,6 +158,11 @@ def _check_version(version: str) -> None:
         raise ConfigError(f"unsupported spec version {version} (want 1.x)", obj="ociVersion")
 
 
+def validate_process(proc: Process) -> None:
+    """The checks of `process` alone, for `exec`'s process (a --process file or flags)."""
+    _check_process(proc)
+
+
 def _check_process(proc: Process) -> None:
     if not proc.args:
         raise ConfigError("at least one argument is required", obj="process.args")
