@@ -10,6 +10,7 @@ import pytest
 from fixtures.errors import UnknownTargetError
 from fixtures.requirements import Requirement
 from fixtures.targets import make_driver, slug
+from fixtures.targets.base import ContainerSpec
 from fixtures.targets.engine_cli import DockerDriver, PodmanDriver
 from reports.compliance import Compliance, Result
 
@@ -20,6 +21,14 @@ def test_docker_names(tmp_path: Path) -> None:
     assert plain.cli("ps") == ["docker", "ps"]
     other = make_driver("docker:///run/other.sock", tmp_path)
     assert other.cli("ps") == ["docker", "-H", "unix:///run/other.sock", "ps"]  # type: ignore[attr-defined]
+
+
+def test_docker_with_another_runtime(tmp_path: Path) -> None:
+    driver = make_driver("docker?runtime=refrun", tmp_path)
+    assert isinstance(driver, DockerDriver)
+    assert "--runtime=refrun" in driver.spec_flags(ContainerSpec(command=["true"]))
+    with pytest.raises(UnknownTargetError, match="unknown option"):
+        make_driver("docker?flavour=x", tmp_path)
 
 
 def test_podman_gets_host_safe_config(tmp_path: Path) -> None:
