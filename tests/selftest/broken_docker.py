@@ -27,6 +27,13 @@ def drop_dns(argv: list[str]) -> list[str]:
     return kept
 
 
+def ignore_user_networks(argv: list[str]) -> list[str]:
+    """`run`/`create` that leave a container on the default network when it asks for a
+    user-defined one (--network=NAME; the built-in modes pass)."""
+    builtin = ("none", "host", "bridge", "default", "container:")
+    return [a for a in argv if not a.startswith("--network=") or a[10:].startswith(builtin)]
+
+
 def diff_without_deletions(output: str) -> str:
     """`diff` that forgets deleted paths."""
     return "".join(line for line in output.splitlines(keepends=True) if not line.startswith("D "))
@@ -38,6 +45,7 @@ MUTATIONS: dict[
 ] = {
     "no-dns": (drop_dns, None),
     "diff-no-deletes": (lambda argv: argv, ("diff", diff_without_deletions)),
+    "no-user-networks": (ignore_user_networks, None),
 }
 
 
