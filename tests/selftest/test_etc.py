@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.selftest.harness import broken_docker_env, failed, run_suite, without_session_cleanup
+from tests.selftest.harness import broken_docker_env, failed, run_suite
 
 pytestmark = pytest.mark.skipif(
     shutil.which("docker") is None or not Path("/var/run/docker.sock").exists(),
@@ -22,11 +22,10 @@ pytestmark = pytest.mark.skipif(
 def test_ignored_dns_flag_fails_exactly_the_dns_test(tmp_path: Path) -> None:
     env = broken_docker_env("no-dns", tmp_path)
     outcomes = run_suite("docker", tmp_path / "junit.xml", "suites/etc", env=env)
-    own = without_session_cleanup(outcomes)
-    assert failed(own) == {
+    assert failed(outcomes) == {
         "suites.etc.test_etc_resolv::test_dns_flag_sets_the_nameservers[docker]",
     }, outcomes
-    passed = {name for name, verdict in own.items() if verdict == "passed"}
+    passed = {name for name, verdict in outcomes.items() if verdict == "passed"}
     assert "suites.etc.test_etc_resolv::test_dns_search_flag_sets_the_search_domains[docker]" in (
         passed
     ), outcomes

@@ -15,26 +15,18 @@ pytestmark = pytest.mark.skipif(shutil.which("runc") is None, reason="runc is no
 
 AREA = "suites/namespaces"
 FILES = ("test_inodes.py", "test_ipc.py", "test_net.py", "test_mnt.py", "test_propagation.py")
-# CLEAN-02 compares the whole host before and after the run, so containers of other runs on
-# the same machine (other self-tests under -n 2) show up in it; the per-module cleanups
-# (CLEAN-01) are attributed exactly and stay in the comparison.
-SESSION_CLEANUP = "suites::session-cleanup"
-
-
-def area_failures(outcomes: dict[str, str]) -> set[str]:
-    return {name for name in failed(outcomes) if not name.startswith(SESSION_CLEANUP)}
 
 
 def test_missing_ipc_namespace_fails_exactly_the_ipc_tests(tmp_path: Path) -> None:
     target = broken_runc("no-ipc", tmp_path)
     outcomes = run_suite(target, tmp_path / "junit.xml", *(f"{AREA}/{f}" for f in FILES))
-    assert area_failures(outcomes) == {
+    assert failed(outcomes) == {
         f"suites.namespaces.test_inodes::test_default_namespace[{target}-ipc]",
         f"suites.namespaces.test_ipc::test_sysv_objects_stay_in_the_container[{target}]",
         f"suites.namespaces.test_ipc::test_ipc_container_mode_shares_the_donors_objects[{target}]",
     }, outcomes
-    # 11 inode tests, 2 IPC, 1 net, 2 mnt, 8 propagation; 5 module cleanups, 1 session cleanup
-    assert len(outcomes) == 30, outcomes
+    # 11 inode tests, 2 IPC, 1 net, 2 mnt, 8 propagation; 5 module cleanups
+    assert len(outcomes) == 29, outcomes
 
 
 def test_private_bind_mounts_fail_exactly_the_crossing_tests(tmp_path: Path) -> None:
@@ -42,7 +34,7 @@ def test_private_bind_mounts_fail_exactly_the_crossing_tests(tmp_path: Path) -> 
     outcomes = run_suite(target, tmp_path / "junit.xml", f"{AREA}/test_propagation.py")
     # rprivate and rslave already keep mounts made inside from the host: only these three
     # expectations change when everything is private.
-    assert area_failures(outcomes) == {
+    assert failed(outcomes) == {
         f"suites.namespaces.test_propagation::{test}[{target}-{mode}]"
         for test, mode in (
             ("test_host_mount_under_source_reaches_container", "rslave"),
@@ -50,4 +42,4 @@ def test_private_bind_mounts_fail_exactly_the_crossing_tests(tmp_path: Path) -> 
             ("test_container_mount_under_target_reaches_host", "rshared"),
         )
     }, outcomes
-    assert len(outcomes) == 10, outcomes  # 8 tests, the module cleanup, the session cleanup
+    assert len(outcomes) == 9, outcomes  # 8 tests and the module cleanup

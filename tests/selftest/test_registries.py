@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.selftest.harness import failed, run_suite, without_session_cleanup
+from tests.selftest.harness import failed, run_suite
 
 BROKEN_DOCKERD = Path(__file__).with_name("broken_dockerd.py")
 pytestmark = pytest.mark.skipif(
@@ -31,8 +31,7 @@ def test_daemon_trusting_the_lab_fails_exactly_the_refusal_tests(tmp_path: Path)
     (bin_dir / "dockerd").symlink_to(BROKEN_DOCKERD)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     outcomes = run_suite("docker", tmp_path / "junit.xml", "suites/registries", env=env)
-    own = without_session_cleanup(outcomes)
-    assert failed(own) == {
+    assert failed(outcomes) == {
         f"{AREA}.test_registry_secure_default::test_unconfigured_daemon_refuses_the_registry"
         "[docker-http]",
         f"{AREA}.test_registry_secure_default::test_unconfigured_daemon_refuses_the_registry"
@@ -43,7 +42,7 @@ def test_daemon_trusting_the_lab_fails_exactly_the_refusal_tests(tmp_path: Path)
         f"{AREA}.test_registry_certs_d::test_certs_d_directory_must_name_host_and_port[docker]",
         f"{AREA}.test_registry_reload::test_sighup_reloads_insecure_registries[docker]",
     }, outcomes
-    passed = {name for name, verdict in own.items() if verdict == "passed"}
+    passed = {name for name, verdict in outcomes.items() if verdict == "passed"}
     must_pass = {
         f"{AREA}.test_registry_insecure::test_listed_registry_takes_push_and_pull"
         f"[{form}-docker-{kind}]"

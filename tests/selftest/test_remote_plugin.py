@@ -18,7 +18,7 @@ import pytest
 from pyroute2 import IPRoute
 
 from fixtures.remote_plugin import DST_PREFIX, remote_plugin
-from tests.selftest.harness import broken_docker_env, failed, run_suite, without_session_cleanup
+from tests.selftest.harness import broken_docker_env, failed, run_suite
 
 SUITE = "suites/network/test_remote_plugin.py"
 MODULE = "suites.network.test_remote_plugin"
@@ -81,7 +81,7 @@ def test_plugin_speaks_the_protocol_without_an_engine(tmp_path: Path) -> None:
 )
 def test_engine_ignoring_user_networks_fails_exactly_the_container_tests(tmp_path: Path) -> None:
     env = broken_docker_env("no-user-networks", tmp_path)
-    outcomes = without_session_cleanup(run_suite("docker", tmp_path / "junit.xml", SUITE, env=env))
+    outcomes = run_suite("docker", tmp_path / "junit.xml", SUITE, env=env)
     assert failed(outcomes) == {
         f"{MODULE}::test_container_joins_the_sandbox_through_the_plugin[docker]",
         f"{MODULE}::test_container_removal_leaves_and_deletes_the_endpoint[docker]",

@@ -19,10 +19,7 @@ def test_added_sys_admin_fails_exactly_the_capability_and_mount_tests(tmp_path: 
     outcomes = run_suite(
         target, tmp_path / "junit.xml", "suites/security", "suites/namespaces/test_userns.py"
     )
-    # CLEAN-02 compares the whole host before and after, so it also sees what other runs on
-    # the machine do meanwhile; this module's own leaks are CLEAN-01's, which stay in.
-    own = {name: verdict for name, verdict in outcomes.items() if "session-cleanup" not in name}
-    assert failed(own) == {
+    assert failed(outcomes) == {
         f"suites.security.test_capabilities::test_default_capability_sets[{target}]",
         # Its expected set is the defaults with NET_ADMIN added and KILL dropped: SYS_ADMIN
         # is just as foreign there.

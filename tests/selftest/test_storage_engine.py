@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.selftest.harness import broken_docker_env, failed, run_suite, without_session_cleanup
+from tests.selftest.harness import broken_docker_env, failed, run_suite
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 pytestmark = pytest.mark.skipif(
@@ -24,9 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 def test_diff_without_deletions_fails_exactly_the_diff_test(tmp_path: Path) -> None:
     env = broken_docker_env("diff-no-deletes", tmp_path)
-    outcomes = without_session_cleanup(
-        run_suite("docker", tmp_path / "junit.xml", "suites/storage", env=env)
-    )
+    outcomes = run_suite("docker", tmp_path / "junit.xml", "suites/storage", env=env)
     assert failed(outcomes) == {
         "suites.storage.test_cow_commit::test_diff_lists_exactly_the_changes[docker]"
     }, outcomes
@@ -80,7 +78,7 @@ def test_world_writable_socket_fails_exactly_the_permission_test(
     tmp_path: Path, world_writable_engine: Path
 ) -> None:
     target = f"docker://{world_writable_engine}"
-    outcomes = without_session_cleanup(run_suite(target, tmp_path / "junit.xml", "suites/engine"))
+    outcomes = run_suite(target, tmp_path / "junit.xml", "suites/engine")
     assert failed(outcomes) == {
         f"suites.engine.test_engine_socket::test_socket_is_root_owned_with_mode_0660[{target}]"
     }, outcomes
