@@ -27,7 +27,8 @@ from tests.reference.oci.test_oci_seccomp import (
     errno_ret,
 )
 
-DATA = Path(__file__).parent / "data"
+# The same file refd applies (reference/engine/seccomp_default.md says where it is from).
+PROFILE = Path(__file__).resolve().parents[3] / "reference" / "engine" / "seccomp_default.json"
 
 DOCKER_DEFAULT_CAPS = frozenset(
     {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
@@ -39,7 +40,7 @@ DOCKER_DEFAULT_CAPS = frozenset(
 def docker_profile_json(caps: frozenset[str] = DOCKER_DEFAULT_CAPS) -> dict[str, Any]:
     """Docker's default profile as dockerd puts it in config.json for an amd64 container with
     `caps`: the archMap entry gives `architectures`, includes/excludes filter the rules."""
-    docker = json.loads((DATA / "docker-default-seccomp.json").read_text())
+    docker = json.loads(PROFILE.read_text())
     out: dict[str, Any] = {"defaultAction": docker["defaultAction"], "syscalls": []}
     if "defaultErrnoRet" in docker:
         out["defaultErrnoRet"] = docker["defaultErrnoRet"]
