@@ -55,10 +55,16 @@ def make_dir(path: str, mode: int = 0o755) -> None:
 def make_file(path: str) -> None:
     """An empty file to bind-mount a file onto (its parents created as directories)."""
     make_dir(os.path.dirname(path))
+    if os.path.isdir(path):
+        raise KernelError("open", 21, obj=path)  # EISDIR: a file cannot go on a directory
+    if os.path.lexists(path):
+        # Leave an existing mount point alone: opening it for writing would make overlayfs
+        # copy it up into the container's layer, and `diff`/`commit` would then list it.
+        return
     try:
-        if os.path.isdir(path):
-            raise KernelError("open", 21, obj=path)  # EISDIR: a file cannot go on a directory
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+    except FileExistsError:
+        return  # created meanwhile: fine, it is a mount point either way
     except OSError as e:
         raise KernelError("open", e.errno or 0, obj=path) from None
 
