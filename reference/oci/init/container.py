@@ -138,6 +138,7 @@ def container_init(sc: Syscall, io: InitIO, plan: InitPlan, ch: Channel) -> None
         rootfs.move_root(sc, io, plan.rootfs)
     else:
         rootfs.pivot(sc, io, plan.rootfs)
+    rootfs.apply_propagation(sc, linux.rootfs_propagation)
     if proc.terminal and plan.console_fd is not None:
         from reference.oci.init.console import setup_console
 

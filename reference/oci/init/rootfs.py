@@ -42,14 +42,24 @@ def prepare_root(sc: Syscall, rootfs: str, propagation: str) -> None:
 
 
 def _private_parent(sc: Syscall, rootfs: str) -> None:
-    # pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared").
+    # pivot_root(".", ".") refuses a shared put_old, and put_old is the rootfs bind made next:
+    # a bind of a shared mount joins its peer group. So the mount the rootfs lives on (the
+    # rootfs itself when it is a mount point, e.g. an engine's overlay) goes private first, as
+    # runc does; rootfsPropagation is applied to the new / after pivot_root (apply_propagation).
     try:
         mounts = procfs.parse_mountinfo(procfs.read("self", "mountinfo"))
     except KernelError:
         return
-    parent = procfs.mount_at(mounts, os.path.dirname(os.path.realpath(rootfs)) or "/")
+    parent = procfs.mount_at(mounts, os.path.realpath(rootfs))
     if parent is not None and "shared" in parent.optional:
         sc.mount(None, parent.mount_point, None, MS_PRIVATE)
+
+
+def apply_propagation(sc: Syscall, propagation: str) -> None:
+    """rootfsPropagation on the container's own / (after pivot_root, so that the host's
+    mounts are not touched); nothing when the spec names none."""
+    if propagation in PROPAGATION:
+        sc.mount(None, "/", None, PROPAGATION[propagation])
 
 
 def pivot(sc: Syscall, io: InitIO, rootfs: str) -> None:
