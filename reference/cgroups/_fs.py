@@ -5,6 +5,9 @@ that means something (EINVAL, EBUSY, ...), so every failure becomes a `CgroupErr
 file and the value. Writes never create files: a missing file means the controller or the knob is
 absent, and creating a plain file under a real cgroupfs is refused anyway. Fake trees used by the
 unit tests therefore have to provide the files they expect to be written.
+
+Paths are strings or os.PathLike (the unit tests pass pathlib.Path); nothing here imports
+pathlib, which costs ~10 ms and would be paid on every `refrun create` and `delete`.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 from reference.errors import CgroupError
+
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; see reference/records.py
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from reference.linux.syscall import StrPath
 
 # runc's rmdir schedule: five tries, doubling from 10 ms (about 0.3 s in all). Long enough for
 # the tasks of a just-killed container to be reaped, short enough not to stall a `delete`.
@@ -31,14 +38,15 @@ def warn(logger: str, msg: str, *args: object) -> None:
     logging.getLogger(logger).warning(msg, *args)
 
 
-def read(path: Path) -> str:
+def read(path: StrPath) -> str:
     try:
-        return path.read_text()
+        with open(path) as f:
+            return f.read()
     except OSError as e:
-        raise CgroupError(f"cannot read cgroup file ({e.strerror})", obj=str(path)) from e
+        raise CgroupError(f"cannot read cgroup file ({e.strerror})", obj=os.fspath(path)) from e
 
 
-def read_int(path: Path) -> int | None:
+def read_int(path: StrPath) -> int | None:
     """An integer file; None for "max" (v2's spelling of unlimited)."""
     text = read(path).strip()
     if text == "max":
@@ -46,10 +54,10 @@ def read_int(path: Path) -> int | None:
     try:
         return int(text)
     except ValueError as e:
-        raise CgroupError(f"not an integer: {text!r}", obj=str(path)) from e
+        raise CgroupError(f"not an integer: {text!r}", obj=os.fspath(path)) from e
 
 
-def read_keyed(path: Path) -> dict[str, int]:
+def read_keyed(path: StrPath) -> dict[str, int]:
     """A flat keyed file ("key value" lines: memory.stat, cpu.stat, memory.events, ...)."""
     out: dict[str, int] = {}
     for line in read(path).splitlines():
@@ -59,17 +67,19 @@ def read_keyed(path: Path) -> dict[str, int]:
     return out
 
 
-def write(path: Path, value: str | int) -> None:
+def write(path: StrPath, value: str | int) -> None:
     # No O_CREAT (see module doc); O_TRUNC is a no-op on cgroupfs but keeps fake trees readable.
     data = str(value).encode()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
     except OSError as e:
-        raise CgroupError(f"cannot open cgroup file ({e.strerror})", obj=str(path)) from e
+        raise CgroupError(f"cannot open cgroup file ({e.strerror})", obj=os.fspath(path)) from e
     try:
         os.write(fd, data)
     except OSError as e:
-        raise CgroupError(f"writing {data.decode()!r} failed ({e.strerror})", obj=str(path)) from e
+        raise CgroupError(
+            f"writing {data.decode()!r} failed ({e.strerror})", obj=os.fspath(path)
+        ) from e
     finally:
         os.close(fd)
 
@@ -88,38 +98,64 @@ _FRESH = frozenset(
 )
 
 
-def mkdir(directory: Path, *, fake: bool) -> None:
+def mkdir(directory: StrPath, *, fake: bool) -> None:
     """Create a cgroup and any missing ancestors.
 
     The kernel fills a new cgroup directory with its control files. A fake tree cannot, so there
     each new directory gets a copy of its parent's files (values inherited, membership and cpuset
     lists empty): close enough to the kernel's defaults for the drivers' reads and writes.
     """
-    missing = [p for p in (directory, *directory.parents) if not p.exists()]
+    missing = []
+    d = os.fspath(directory)
+    while d and not os.path.exists(d):
+        missing.append(d)
+        parent = os.path.dirname(d)
+        d = parent if parent != d else ""
     for d in reversed(missing):
         try:
-            d.mkdir()
+            os.mkdir(d)
         except FileExistsError:
             continue  # another process created it meanwhile: fine, it is the same cgroup
         except OSError as e:
-            raise CgroupError(f"cannot create cgroup ({e.strerror})", obj=str(d)) from e
+            raise CgroupError(f"cannot create cgroup ({e.strerror})", obj=d) from e
         if fake:
-            for f in d.parent.iterdir():
+            for f in os.scandir(os.path.dirname(d)):
                 if f.is_file():
-                    (d / f.name).write_text("" if f.name in _FRESH else f.read_text())
+                    with open(f.path) as src:
+                        text = "" if f.name in _FRESH else src.read()
+                    with open(os.path.join(d, f.name), "w") as out:
+                        out.write(text)
 
 
-def procs(directory: Path, *, recursive: bool = True) -> list[int]:
+def ancestry(directory: str) -> list[str]:
+    """`directory` and its ancestors up to "/", nearest first (what [p, *p.parents] gives)."""
+    chain = [directory]
+    while (parent := os.path.dirname(chain[-1])) != chain[-1]:
+        chain.append(parent)
+    return chain
+
+
+def subdirs(directory: str) -> list[str]:
+    """The child directories of `directory`, sorted; none if it is gone (a cgroup removed
+    meanwhile has no children left)."""
+    try:
+        with os.scandir(directory) as it:
+            return sorted(e.path for e in it if e.is_dir())
+    except FileNotFoundError:
+        return []
+
+
+def procs(directory: StrPath, *, recursive: bool = True) -> list[int]:
     """PIDs in `directory`'s cgroup.procs and, if recursive, in every descendant's."""
     found: set[int] = set()
-    dirs = [directory]
+    dirs = [os.fspath(directory)]
     while dirs:
         d = dirs.pop()
-        procs_file = d / "cgroup.procs"
-        if procs_file.exists():
+        procs_file = os.path.join(d, "cgroup.procs")
+        if os.path.exists(procs_file):
             found.update(int(tok) for tok in read(procs_file).split())
         if recursive:
-            dirs.extend(sorted(p for p in d.iterdir() if p.is_dir()))
+            dirs.extend(subdirs(d))
     return sorted(found)
 
 
@@ -136,7 +172,7 @@ def poll(check: Callable[[], bool], *, timeout: float) -> bool:
         delay = min(delay * 2, 0.1)
 
 
-def remove(directory: Path, *, fake: bool) -> None:
+def remove(directory: StrPath, *, fake: bool) -> None:
     """rmdir a cgroup and its descendants, deepest first; a missing directory is not an error.
 
     On cgroupfs a directory holding only control files is removable, and EBUSY means tasks are
@@ -144,9 +180,10 @@ def remove(directory: Path, *, fake: bool) -> None:
     plain files instead, so it is emptied by hand, and a non-empty cgroup.procs there stands in for
     the kernel's EBUSY so that the same path is exercised by the unit tests.
     """
-    if not directory.is_dir():
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
         return
-    for child in sorted(p for p in directory.iterdir() if p.is_dir()):
+    for child in subdirs(directory):
         remove(child, fake=fake)
     for attempt, delay in enumerate((*RMDIR_DELAYS, None)):
         try:
@@ -164,14 +201,14 @@ def remove(directory: Path, *, fake: bool) -> None:
             hint = " (tasks still inside)" if e.errno == errno.EBUSY else ""
             raise CgroupError(
                 f"cannot remove cgroup after {attempt + 1} attempts: {e.strerror}{hint}",
-                obj=str(directory),
+                obj=directory,
             ) from e
 
 
-def _fake_rmdir(directory: Path) -> None:
+def _fake_rmdir(directory: str) -> None:
     if procs(directory, recursive=False):
-        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(directory))
-    for entry in directory.iterdir():
+        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), directory)
+    for entry in os.scandir(directory):
         if entry.is_file():
-            entry.unlink()
+            os.unlink(entry.path)
     os.rmdir(directory)

@@ -7,6 +7,7 @@ tests/reference/cgroups (kept here, like `reference.linux.fake`, so tests import
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from reference.cgroups import _fs
@@ -132,7 +133,7 @@ def make_v1(root: Path, mountinfo: str = HYBRID_MOUNTINFO) -> Path:
             files.update(V1_FILES.get(c, {}))
         if m.is_v2:
             files = {"cgroup.controllers": "hugetlb", "cgroup.subtree_control": ""}
-        write_files(m.host_dir(root), files)
+        write_files(Path(m.host_dir(root)), files)
     # Like this machine: the memory cgroup is not the root one, the others are.
     own = "".join(f"{i}:{c}:/\n" for i, c in enumerate(V1_FILES, 1) if c != "memory")
     proc_self(root, mountinfo, f"{own}9:memory:/user.slice\n10:name=systemd:/\n0::/\n")
@@ -152,8 +153,8 @@ class WriteLog:
         self.writes: list[tuple[str, str]] = []
         self._real = _fs.write
 
-    def __call__(self, path: Path, value: str | int) -> None:
-        self.writes.append((path.name, str(value)))
+    def __call__(self, path: str | os.PathLike[str], value: str | int) -> None:
+        self.writes.append((os.path.basename(path), str(value)))
         self._real(path, value)
 
     def to(self, name: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""The cgroup manager interface, host detection, and the factory that picks a driver.
+"""The cgroup manager interface, host detection, and (re-exported) the factory of a driver.
 
 Detection reads mountinfo rather than probing /sys/fs/cgroup: controllers can be mounted anywhere,
 and on a hybrid host the same controller name may exist in both hierarchies.
@@ -7,23 +7,20 @@ and on a hybrid host the same controller name may exist in both hierarchies.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from pathlib import Path
+import os
 from typing import Literal, Protocol
 
-from reference.cgroups import _fs
-from reference.cgroups.mounts import (
-    Mount,
-    clean_cgroups_path,
-    parse_mountinfo,
-    parse_proc_cgroup,
-    v1_mounts,
-)
-from reference.cgroups.resources import Resources
-from reference.cgroups.stats import Stats
-from reference.cgroups.v1 import V1Manager
-from reference.cgroups.v2 import V2Manager
+# The factory lives in factory.py so that the runtime CLI can build a manager without this
+# module's enum and typing imports; it is re-exported here, where the engine looks for it.
+from reference.cgroups.factory import mounts_of as _mounts
+from reference.cgroups.factory import new_manager as new_manager
 from reference.errors import CgroupError
+
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; see reference/records.py
+if TYPE_CHECKING:
+    from reference.cgroups.resources import Resources
+    from reference.cgroups.stats import Stats
+    from reference.linux.syscall import StrPath
 
 FreezerState = Literal["THAWED", "FROZEN"]
 
@@ -78,20 +75,12 @@ class CgroupManager(Protocol):
 
     def exists(self) -> bool: ...
 
-
-def _mountinfo(root: Path) -> str:
-    return _fs.read(root / "proc/self/mountinfo")
-
-
-def _mounts(mounts: str | Sequence[Mount] | None, root: Path) -> list[Mount]:
-    if mounts is None:
-        return parse_mountinfo(_mountinfo(root))
-    if isinstance(mounts, str):
-        return parse_mountinfo(mounts)
-    return list(mounts)
+    def describe(self) -> dict[str, object]:
+        """JSON-able data from which `factory.from_description` rebuilds this manager."""
+        ...
 
 
-def detect(mountinfo_text: str | None = None, root: Path = Path("/")) -> CgroupMode:
+def detect(mountinfo_text: str | None = None, root: StrPath = "/") -> CgroupMode:
     """The host's cgroup layout, from mountinfo (read from `root`/proc/self/mountinfo if None).
 
     A named-only v1 hierarchy (name=systemd) next to cgroup2 counts as hybrid, as systemd calls
@@ -106,37 +95,6 @@ def detect(mountinfo_text: str | None = None, root: Path = Path("/")) -> CgroupM
         return CgroupMode.V1
     if has_v2:
         return CgroupMode.UNIFIED
-    raise CgroupError("no cgroup or cgroup2 filesystem in mountinfo", obj=str(root / "proc/self"))
-
-
-def new_manager(
-    cgroups_path: str,
-    *,
-    mounts: str | Sequence[Mount] | None = None,
-    root: Path = Path("/"),
-    proc_self_cgroup: str | None = None,
-    timeout: float = 5.0,
-) -> CgroupManager:
-    """A manager for `cgroups_path` on this host (or on the fake tree under `root`).
-
-    `mounts` is mountinfo text or parsed mounts (default: `root`/proc/self/mountinfo);
-    `proc_self_cgroup` is consulted for relative paths (default: `root`/proc/self/cgroup).
-    When any controller we manage is mounted as v1 (legacy and hybrid hosts, where cgroup2 holds
-    at most leftovers such as hugetlb), the v1 driver is used; otherwise the v2 one.
-    `timeout` bounds freeze/thaw waits.
-    """
-    clean_cgroups_path(cgroups_path)  # reject "" and "/" before touching the host
-    parsed = _mounts(mounts, root)
-    if not parsed:
-        raise CgroupError("no cgroup or cgroup2 filesystem is mounted", obj=cgroups_path)
-    own = None
-    if not cgroups_path.startswith("/"):
-        text = (
-            proc_self_cgroup
-            if proc_self_cgroup is not None
-            else _fs.read(root / "proc/self/cgroup")
-        )
-        own = parse_proc_cgroup(text)
-    if v1_mounts(parsed):
-        return V1Manager.from_mounts(cgroups_path, parsed, own=own, root=root, timeout=timeout)
-    return V2Manager.from_mounts(cgroups_path, parsed, own=own, root=root, timeout=timeout)
+    raise CgroupError(
+        "no cgroup or cgroup2 filesystem in mountinfo", obj=os.path.join(root, "proc/self")
+    )

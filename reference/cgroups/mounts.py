@@ -7,13 +7,21 @@ under a filesystem `root` so that the unit tests can point it at a fake tree.
 
 from __future__ import annotations
 
+import os
 import posixpath
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
 from reference.errors import CgroupError, ConfigError
 from reference.linux import procfs
+
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; see reference/records.py
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from dataclasses import dataclass
+    from pathlib import Path
+
+    from reference.linux.syscall import StrPath
+else:
+    from reference.records import dataclass
 
 # The v1 controllers this runtime manages; other v1 hierarchies (net_cls, name=systemd, ...) are
 # left alone, as runc's cgroupfs driver does for controllers it has no resources for.
@@ -34,8 +42,10 @@ class Mount:
     def is_v2(self) -> bool:
         return self.fstype == "cgroup2"
 
-    def host_dir(self, root: Path) -> Path:
-        return root / self.mountpoint.lstrip("/")
+    def host_dir(self, root: StrPath) -> str:
+        """Where this hierarchy is seen from `root` ("/" on the host, a fake tree in tests)."""
+        rel = self.mountpoint.lstrip("/")
+        return os.path.join(os.fspath(root), rel) if rel else os.fspath(root)
 
 
 def parse_mountinfo(text: str) -> list[Mount]:
@@ -99,8 +109,17 @@ def clean_cgroups_path(cgroups_path: str) -> str:
 
 
 def cgroup_dir(
-    mount: Mount, cgroups_path: str, own: Mapping[str, str] | None, key: str, root: Path
+    mount: Mount, cgroups_path: str, own: Mapping[str, str] | None, key: str, root: StrPath
 ) -> Path:
+    """`cgroup_path` as a pathlib.Path (imported here, not by the runtime's hot path)."""
+    from pathlib import Path
+
+    return Path(cgroup_path(mount, cgroups_path, own, key, root))
+
+
+def cgroup_path(
+    mount: Mount, cgroups_path: str, own: Mapping[str, str] | None, key: str, root: StrPath
+) -> str:
     """Directory of `cgroups_path` in the hierarchy `mount` (its /proc/self/cgroup key is `key`).
 
     As in runc's cgroupfs driver, an absolute path is taken from the hierarchy root, and a relative
@@ -110,17 +129,17 @@ def cgroup_dir(
     cleaned = clean_cgroups_path(cgroups_path).lstrip("/")
     base = mount.host_dir(root)
     if cgroups_path.startswith("/"):
-        return base / cleaned
+        return os.path.join(base, cleaned)
     if own is None or key not in own:
         raise CgroupError(
             f"relative cgroupsPath {cgroups_path!r} needs this process's {key or 'unified'} "
             "cgroup, which /proc/self/cgroup does not list",
-            obj=str(base),
+            obj=base,
         )
     mine = posixpath.normpath(own[key])
     rel = posixpath.relpath(mine, mount.root)
     if rel == ".." or rel.startswith("../"):
         raise CgroupError(
-            f"own cgroup {mine!r} lies outside the mounted part {mount.root!r}", obj=str(base)
+            f"own cgroup {mine!r} lies outside the mounted part {mount.root!r}", obj=base
         )
-    return (base / rel if rel != "." else base) / cleaned
+    return os.path.join(base, rel, cleaned) if rel != "." else os.path.join(base, cleaned)

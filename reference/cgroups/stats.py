@@ -6,7 +6,11 @@ and a limit is None when it is unlimited, so callers never see v1's 2**63-4096 "
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; see reference/records.py
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+else:
+    from reference.records import dataclass, field
 
 # v1 reports "no limit" as PAGE_COUNTER_MAX pages in bytes (2**63 - page size), give or take
 # the page size; anything this large is not a limit anyone set.

@@ -2,19 +2,26 @@
 
 OCI resources are written in v1 terms; the conversions (shares → weight, memory+swap → swap,
 blkio weight → io weight) follow runc so that the same config means the same thing on both.
+The directory is kept as a string, as in v1.py (`dir` hands out a pathlib.Path).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Literal
+import os
 
 from reference.cgroups import _fs
-from reference.cgroups.mounts import UNIFIED, Mount, cgroup_dir, v2_mount
-from reference.cgroups.resources import BlockIO, Cpu, Memory, Resources
-from reference.cgroups.stats import CpuStats, MemoryStats, PidsStats, Stats
+from reference.cgroups.mounts import UNIFIED, Mount, cgroup_path, v2_mount
 from reference.errors import CgroupError, ConfigError, UnsupportedError
+
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; see reference/records.py
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+    from typing import Literal
+
+    from reference.cgroups.resources import BlockIO, Cpu, Memory, Resources
+    from reference.cgroups.stats import Stats
+    from reference.linux.syscall import StrPath
 
 # Controllers enabled for our subtree; only the ones we have resources for (runc enables all).
 WANTED = ("cpu", "cpuset", "io", "memory", "pids")
@@ -52,17 +59,17 @@ class V2Manager:
     def __init__(
         self,
         cgroups_path: str,
-        directory: Path,
+        directory: StrPath,
         *,
-        mount_dir: Path,
-        root: Path = Path("/"),
+        mount_dir: StrPath,
+        root: StrPath = "/",
         timeout: float = 5.0,
         oom_group: bool = True,
     ) -> None:
         self._path = cgroups_path
-        self._dir = directory
-        self._mount_dir = mount_dir
-        self._fake = root != Path("/")
+        self._dir = os.path.normpath(directory)
+        self._mount_dir = os.path.normpath(mount_dir)
+        self._fake = os.path.normpath(root) != "/"
         self._timeout = timeout
         self._oom_group = oom_group
 
@@ -73,13 +80,13 @@ class V2Manager:
         mounts: list[Mount],
         *,
         own: Mapping[str, str] | None,
-        root: Path = Path("/"),
+        root: StrPath = "/",
         timeout: float = 5.0,
     ) -> V2Manager:
         m = v2_mount(mounts)
         if m is None:
             raise CgroupError("no cgroup2 filesystem is mounted", obj=cgroups_path)
-        directory = cgroup_dir(m, cgroups_path, own, UNIFIED, root)
+        directory = cgroup_path(m, cgroups_path, own, UNIFIED, root)
         return cls(cgroups_path, directory, mount_dir=m.host_dir(root), root=root, timeout=timeout)
 
     @property
@@ -88,34 +95,41 @@ class V2Manager:
 
     @property
     def dir(self) -> Path:
-        return self._dir
+        from pathlib import Path
 
-    def _file(self, name: str) -> Path:
-        return self._dir / name
+        return Path(self._dir)
+
+    def describe(self) -> dict[str, object]:
+        """What `reference.cgroups.factory.from_description` rebuilds this manager from."""
+        return {"driver": "v2", "path": self._path, "dir": self._dir, "mount_dir": self._mount_dir}
+
+    def _file(self, name: str) -> str:
+        return os.path.join(self._dir, name)
 
     def create(self) -> None:
         # A controller's files appear in a cgroup only once its parent lists the controller in
         # cgroup.subtree_control, so enable them top-down from the mount to our parent.
-        chain = [self._dir, *self._dir.parents]
+        chain = _fs.ancestry(self._dir)
         top = chain.index(self._mount_dir) if self._mount_dir in chain else 1
         for d in reversed(chain[:top]):
-            self._enable_controllers(d.parent)
+            self._enable_controllers(os.path.dirname(d))
             _fs.mkdir(d, fake=self._fake)
 
-    def _enable_controllers(self, d: Path) -> None:
-        available = set(_fs.read(d / "cgroup.controllers").split())
-        enabled = {c.lstrip("+") for c in _fs.read(d / "cgroup.subtree_control").split()}
+    def _enable_controllers(self, d: str) -> None:
+        control = os.path.join(d, "cgroup.subtree_control")
+        available = set(_fs.read(os.path.join(d, "cgroup.controllers")).split())
+        enabled = {c.lstrip("+") for c in _fs.read(control).split()}
         missing = [c for c in WANTED if c in available and c not in enabled]
         if not missing:
             return
         try:
-            _fs.write(d / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+            _fs.write(control, " ".join(f"+{c}" for c in missing))
         except CgroupError:
             # One refusal (e.g. cpu with realtime tasks around) must not cost us the others.
             # A controller left out shows up later as a missing file with a clear error.
             for c in missing:
                 try:
-                    _fs.write(d / "cgroup.subtree_control", f"+{c}")
+                    _fs.write(control, f"+{c}")
                 except CgroupError as e:
                     _fs.warn(__name__, "cannot enable the %s controller: %s", c, e)
 
@@ -153,17 +167,15 @@ class V2Manager:
         swap = swap_to_v2(mem.swap, mem.limit)
         if swap is not None:
             swap_file = self._file("memory.swap.max")
-            if swap_file.exists():
+            if os.path.exists(swap_file):
                 _fs.write(swap_file, _max(swap))
             elif swap not in (-1, 0):
                 # "max" and "0" ask for nothing a swapless kernel lacks; a real cap does.
-                raise UnsupportedError(
-                    "swap accounting is off (no memory.swap.max)", obj=str(swap_file)
-                )
+                raise UnsupportedError("swap accounting is off (no memory.swap.max)", obj=swap_file)
         if mem.limit is not None:
             _fs.write(self._file("memory.max"), _max(mem.limit))
             group = self._file("memory.oom.group")
-            if self._oom_group and group.exists():
+            if self._oom_group and os.path.exists(group):
                 # Kill the whole container on OOM rather than one process in it, leaving a
                 # half-dead workload (kubelet's default on v2 too). Absent before 4.19.
                 _fs.write(group, 1)
@@ -195,14 +207,14 @@ class V2Manager:
         # Leaf weights have no v2 counterpart and are ignored, as in runc.
         bfq = self._file("io.bfq.weight")
         if bio.weight is not None:
-            if bfq.exists():
+            if os.path.exists(bfq):
                 _fs.write(bfq, bio.weight)
             else:
                 _fs.write(self._file("io.weight"), f"default {blkio_to_io_weight(bio.weight)}")
         for wd in bio.weight_device:
             if wd.weight is None:
                 continue
-            if bfq.exists():
+            if os.path.exists(bfq):
                 _fs.write(bfq, f"{wd.major}:{wd.minor} {wd.weight}")
             else:
                 w = blkio_to_io_weight(wd.weight)
@@ -225,8 +237,8 @@ class V2Manager:
 
     def freeze(self) -> None:
         freeze = self._file("cgroup.freeze")
-        if not freeze.exists():
-            raise UnsupportedError("no cgroup.freeze (kernel before 5.2?)", obj=str(self._dir))
+        if not os.path.exists(freeze):
+            raise UnsupportedError("no cgroup.freeze (kernel before 5.2?)", obj=self._dir)
         _fs.write(freeze, 1)
         # Writing 1 only starts freezing; cgroup.events says when every task has stopped.
         if not _fs.poll(self._frozen, timeout=self._timeout):
@@ -234,7 +246,7 @@ class V2Manager:
             raise CgroupError(
                 f"not frozen after {self._timeout}s (cgroup.events never said frozen 1); "
                 "thawed again",
-                obj=str(self._dir),
+                obj=self._dir,
             )
 
     def thaw(self) -> None:
@@ -243,14 +255,17 @@ class V2Manager:
 
     def state(self) -> Literal["THAWED", "FROZEN"]:
         freeze = self._file("cgroup.freeze")
-        if not freeze.exists():
+        if not os.path.exists(freeze):
             return "THAWED"
         return "FROZEN" if _fs.read(freeze).strip() == "1" else "THAWED"
 
     def pids(self) -> list[int]:
-        return _fs.procs(self._dir) if self._dir.is_dir() else []
+        return _fs.procs(self._dir) if os.path.isdir(self._dir) else []
 
     def stats(self) -> Stats:
+        # Imported here: the runtime CLI builds managers on every call, the engine asks for stats.
+        from reference.cgroups.stats import CpuStats, MemoryStats, PidsStats, Stats
+
         events = _opt_keyed(self._file("memory.events"))
         cpu = _opt_keyed(self._file("cpu.stat"))
         usec = {k: cpu[k] * 1000 for k in ("usage_usec", "throttled_usec") if k in cpu}
@@ -279,19 +294,19 @@ class V2Manager:
 
     def destroy(self) -> None:
         kill = self._file("cgroup.kill")
-        if kill.exists() and self.pids():
+        if os.path.exists(kill) and self.pids():
             # 5.14+: SIGKILL every task of the subtree in one write, so rmdir only has to wait
             # for them to be reaped instead of failing on stragglers.
             _fs.write(kill, 1)
         _fs.remove(self._dir, fake=self._fake)
 
     def exists(self) -> bool:
-        return self._dir.is_dir()
+        return os.path.isdir(self._dir)
 
 
-def _opt_int(path: Path) -> int | None:
-    return _fs.read_int(path) if path.exists() else None
+def _opt_int(path: str) -> int | None:
+    return _fs.read_int(path) if os.path.exists(path) else None
 
 
-def _opt_keyed(path: Path) -> dict[str, int]:
-    return _fs.read_keyed(path) if path.exists() else {}
+def _opt_keyed(path: str) -> dict[str, int]:
+    return _fs.read_keyed(path) if os.path.exists(path) else {}

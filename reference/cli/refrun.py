@@ -122,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         if module_name is None:
             raise RefError("unknown command", obj=args[i])
         verb = args[i]
+        if verb in ("create", "run", "exec"):
+            # These move a process into a cgroup; let the kernel's migration lock warm up on
+            # a thread while the verb's modules load (see reference/cgroups/warmup.py).
+            from reference.cgroups import warmup
+
+            warmup.start()
         # __import__ rather than importlib: importing importlib costs a millisecond.
         module = __import__(f"reference.oci.verbs.{module_name}", fromlist=["main"])
         code: int = module.main(g, verb, args[i + 1 :])

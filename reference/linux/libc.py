@@ -14,7 +14,6 @@ capset, seccomp without TSYNC); the runtime makes them in a single-threaded fork
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 from reference.errors import ConfigError, KernelError, UnsupportedError
 from reference.linux.syscall import (
@@ -35,6 +34,7 @@ from reference.linux.syscall import (
 TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; see syscall.py for why
 if TYPE_CHECKING:
     import ctypes
+    from collections.abc import Sequence
 
     from reference.linux.syscall import StrPath
 

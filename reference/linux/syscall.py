@@ -11,13 +11,13 @@ imports neither ctypes nor, at run time, typing (`typing` alone costs ~6 ms on 3
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 # mypy treats any name TYPE_CHECKING as typing.TYPE_CHECKING; at run time this avoids importing
 # typing. Without typing, `Syscall` is a plain class at run time, which is all callers need: the
 # protocol is checked statically, nothing calls isinstance() on it.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    # collections.abc only for annotations: importing it loads all of `collections` (~3 ms).
+    from collections.abc import Iterable, Sequence
     from os import PathLike
     from typing import Protocol, TypeAlias
 

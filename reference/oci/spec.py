@@ -5,39 +5,36 @@ config still loads (the spec promises compatibility within a major version). Par
 types only; meaning (known namespace names, absolute paths, ...) is `validate.py`'s job, the way
 runc keeps `specconv` apart from `configs/validate`.
 
-The parser is driven by the dataclass annotations, so a field is declared once: its Python name
-in snake_case maps to the camelCase JSON key (or `metadata["json"]` when that does not fit), a
-field without a default is REQUIRED, and `Annotated[int, _Range]` bounds integer widths.
+The parser is driven by the class declarations, so a field is declared once: its Python name in
+snake_case maps to the camelCase JSON key (or `metadata["json"]` when that does not fit), a
+field without a default is REQUIRED, and the aliases `U32`, `U64`, `I64` bound integer widths.
+
+Every `refrun create` loads this module, so it stays cheap to import: the classes are
+`reference.records` dataclasses (real dataclasses to mypy), and the parser reads the annotations
+as the strings `from __future__ import annotations` leaves, without `typing` or `dataclasses`.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
-import json
-import types
-import typing
-from collections.abc import Mapping
-from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+import os
 
 from reference.errors import ConfigError, NotFoundError
+from reference.oci import fastjson
+from reference.oci.spec_decode import decode_obj, json_key
+from reference.records import MISSING, fields, is_record
 
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; see reference/records.py
 if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+    from collections.abc import Mapping
+    from dataclasses import dataclass, field
+    from typing import Any, TypeAlias
 
-
-@dataclass(frozen=True)
-class _Range:
-    lo: int
-    hi: int
-
-
-# The spec's integer widths: Go rejects out-of-range numbers, so do we.
-U32 = Annotated[int, _Range(0, 2**32 - 1)]
-U64 = Annotated[int, _Range(0, 2**64 - 1)]
-I64 = Annotated[int, _Range(-(2**63), 2**63 - 1)]
+    # The spec's integer widths, checked by the parser (spec_decode.RANGES has the bounds).
+    U32: TypeAlias = int
+    U64: TypeAlias = int
+    I64: TypeAlias = int
+else:
+    from reference.records import dataclass, field
 
 
 def _json(name: str) -> Any:
@@ -216,23 +213,34 @@ class Spec:
     linux: Linux = field(default_factory=Linux)
 
 
-T = TypeVar("T", bound="DataclassInstance")
-
-
-def load_spec(path: Path, *, create: bool = True) -> Spec:
+def load_spec(path: str | os.PathLike[str], *, create: bool = True) -> Spec:
     """Read and parse `path` (a bundle's config.json)."""
+    return parse_spec(load_json(path), create=create)
+
+
+def load_json(path: str | os.PathLike[str]) -> object:
+    """The decoded JSON of `path`; errors name the file (and line:column if malformed)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     except FileNotFoundError:
-        raise NotFoundError("spec file not found", obj=str(path)) from None
+        raise NotFoundError("spec file not found", obj=os.fspath(path)) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read spec file ({e})", obj=str(path)) from e
+        raise ConfigError(f"cannot read spec file ({e})", obj=os.fspath(path)) from e
     try:
-        data = json.loads(text)
+        return fastjson.loads(text)
+    except ValueError:
+        pass
+    # Malformed: only now pay for `json`, whose error has the line and column.
+    import json
+
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         # file:line:col, the form editors and terminals turn into a link.
-        raise ConfigError(f"malformed JSON: {e.msg}", obj=f"{path}:{e.lineno}:{e.colno}") from e
-    return parse_spec(data, create=create)
+        raise ConfigError(
+            f"malformed JSON: {e.msg}", obj=f"{os.fspath(path)}:{e.lineno}:{e.colno}"
+        ) from e
 
 
 def parse_spec(data: object, *, create: bool = True) -> Spec:
@@ -240,8 +248,9 @@ def parse_spec(data: object, *, create: bool = True) -> Spec:
 
     `create` demands what `create` needs (root and process); without it a partial config, e.g.
     one being edited or used for `state`/`delete` of an existing container, is accepted.
+    `data` is not kept: raw sections (linux.resources) are copied.
     """
-    spec = _decode_obj(Spec, data, "")
+    spec = decode_obj(Spec, data, "")
     if create:
         if spec.root is None:
             raise ConfigError("missing required field", obj="root")
@@ -252,129 +261,29 @@ def parse_spec(data: object, *, create: bool = True) -> Spec:
 
 def parse_process(data: object, path: str = "process") -> Process:
     """A `process` object on its own (what `exec --process FILE` reads); errors name `path`."""
-    return _decode_obj(Process, data, path)
+    return decode_obj(Process, data, path)
 
 
 def spec_to_dict(obj: object) -> dict[str, object]:
     """The JSON form of a spec dataclass; optional fields equal to their default are omitted."""
-    if not is_dataclass(obj) or isinstance(obj, type):
+    if not is_record(obj) or isinstance(obj, type):
         raise TypeError(f"not a spec dataclass: {obj!r}")
     out: dict[str, object] = {}
     for f in fields(obj):
         value = getattr(obj, f.name)
-        if _has_default(f) and value == _default(f):
+        if f.default is not MISSING and value == f.default:
             continue  # Go's `omitempty`, which is how runc writes its configs
-        out[_json_key(f)] = _encode(value)
+        if f.default_factory is not MISSING and value == f.default_factory():
+            continue
+        out[json_key(f.name, f.metadata)] = _encode(value)
     return out
 
 
 def _encode(value: object) -> object:
-    if is_dataclass(value) and not isinstance(value, type):
+    if is_record(value) and not isinstance(value, type):
         return spec_to_dict(value)
     if isinstance(value, tuple):
         return [_encode(v) for v in value]
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return dict(value)
     return value
-
-
-def _has_default(f: Field[Any]) -> bool:
-    return f.default is not MISSING or f.default_factory is not MISSING
-
-
-def _default(f: Field[Any]) -> object:
-    if f.default_factory is not MISSING:
-        return f.default_factory()
-    return f.default
-
-
-def _json_key(f: Field[Any]) -> str:
-    if "json" in f.metadata:
-        return str(f.metadata["json"])
-    head, *rest = str(f.name).split("_")
-    return head + "".join(w.capitalize() for w in rest)
-
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, include_extras=True)
-
-
-def _sub(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _kind(value: object) -> str:
-    """JSON's name for a decoded value's type, for messages a config author understands."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _decode_obj(cls: type[T], value: object, path: str) -> T:
-    if not isinstance(value, dict):
-        raise ConfigError(f"expected object, got {_kind(value)}", obj=path or "(top level)")
-    hints = _hints(cls)
-    kwargs: dict[str, object] = {}
-    for f in fields(cls):
-        key = _json_key(f)
-        fpath = _sub(path, key)
-        raw = value.get(key)
-        # Go decodes `null` as "not set", and runc-written configs contain e.g.
-        # `"architectures": null`; treat it as absent rather than as a type error.
-        if raw is None:
-            if not _has_default(f):
-                raise ConfigError("missing required field", obj=fpath)
-            continue
-        kwargs[f.name] = _decode(hints[f.name], raw, fpath)
-    return cls(**kwargs)
-
-
-def _decode(tp: Any, value: object, path: str) -> object:
-    origin = typing.get_origin(tp)
-    if origin is Annotated:
-        base, *meta = typing.get_args(tp)
-        decoded = _decode(base, value, path)
-        for m in meta:
-            if isinstance(m, _Range) and isinstance(decoded, int) and not m.lo <= decoded <= m.hi:
-                raise ConfigError(f"{decoded} out of range [{m.lo}, {m.hi}]", obj=path)
-        return decoded
-    if origin in (typing.Union, types.UnionType):
-        # Only `X | None` is used; None was already filtered out by the caller.
-        (inner,) = (a for a in typing.get_args(tp) if a is not type(None))
-        return _decode(inner, value, path)
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise ConfigError(f"expected array, got {_kind(value)}", obj=path)
-        item_tp = typing.get_args(tp)[0]
-        return tuple(_decode(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value))
-    if origin is Mapping:
-        if not isinstance(value, dict):
-            raise ConfigError(f"expected object, got {_kind(value)}", obj=path)
-        val_tp = typing.get_args(tp)[1]
-        if val_tp is object:
-            # Raw section handed on to its own parser; copied so the frozen Spec shares
-            # nothing mutable with the caller's decoded JSON.
-            return copy.deepcopy(value)
-        return {k: _decode(val_tp, v, f"{path}[{json.dumps(k)}]") for k, v in value.items()}
-    if is_dataclass(tp) and isinstance(tp, type):
-        return _decode_obj(tp, value, path)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"expected boolean, got {_kind(value)}", obj=path)
-        return value
-    if tp is int:
-        # bool is an int subclass in Python but not a number in JSON.
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigError(f"expected integer, got {_kind(value)}", obj=path)
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"expected string, got {_kind(value)}", obj=path)
-        return value
-    raise TypeError(f"spec.py cannot decode type {tp!r}")  # a bug in the declarations above

@@ -175,24 +175,9 @@ class Record:
     def manager(self) -> CgroupManager:
         """The container's cgroup, from the directories resolved at create (a relative
         cgroupsPath must not be re-resolved against the cgroup of whoever runs refrun now)."""
-        from pathlib import Path
+        from reference.cgroups.factory import from_description
 
-        cg = self.cgroup()
-        path = str(cg.get("path", ""))
-        if cg.get("driver") == "v2":
-            from reference.cgroups.v2 import V2Manager
-
-            return V2Manager(path, Path(str(cg["dir"])), mount_dir=Path(str(cg["mount_dir"])))
-        from reference.cgroups.v1 import V1Manager
-
-        dirs, mounts = cg.get("dirs"), cg.get("mount_dirs")
-        return V1Manager(
-            path,
-            {k: Path(str(v)) for k, v in (dirs.items() if isinstance(dirs, dict) else ())},
-            mount_dirs={
-                k: Path(str(v)) for k, v in (mounts.items() if isinstance(mounts, dict) else ())
-            },
-        )
+        return from_description(self.cgroup())
 
 
 def unlink_quiet(path: str) -> None:

@@ -86,7 +86,8 @@ def preload(spec: Spec, raw_hooks: dict[str, list[dict[str, object]]]) -> None:
     if spec.process is not None and spec.process.terminal:
         import reference.oci.init.console  # noqa: F401
     if any(raw_hooks.get(stage) for stage in ("createContainer", "startContainer")):
-        import subprocess  # noqa: F401
+        import fcntl  # noqa: F401  (what hooks.spawn imports, for hooks run in the container)
+        import select  # noqa: F401
     if spec.linux.seccomp is not None:
         _try_seccomp_compiler()
 

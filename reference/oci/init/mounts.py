@@ -28,6 +28,7 @@ from reference.linux.syscall import (
 from reference.oci.init.paths import make_dir, make_file, make_symlink, secure_join
 from reference.oci.mountopts import MountOptions, parse_mount_options
 from reference.oci.spec import Mount
+from reference.records import replace
 
 # statvfs f_flag bits (ST_*) -> mount flags: the ones the kernel locks on a mount that a user
 # namespace received, which a remount must therefore repeat.
@@ -69,7 +70,7 @@ def mount_one(sc: Syscall, m: Mount, ctx: MountContext, where: str) -> None:
     elif m.type == "cgroup":
         mount_cgroup(sc, dest, opts, ctx)
     elif m.type == "sysfs" and not ctx.new_netns:
-        bind(sc, "/sys", dest, opts._replace(flags=opts.flags | MS_BIND | MS_REC), where)
+        bind(sc, "/sys", dest, replace(opts, flags=opts.flags | MS_BIND | MS_REC), where)
     else:
         if os.path.lexists(dest) and not os.path.isdir(dest):
             raise ConfigError(

@@ -9,15 +9,20 @@ deleted, and the error (naming the spec field or path) is what `create` prints.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from reference.errors import ConfigError, RefError
-from reference.linux.syscall import Syscall
-from reference.oci import args, cgroup_extra, hooks, launch, lifecycle, runlog, store, sync
-from reference.oci.init.container import InitPlan, container_init, preload
-from reference.oci.init.hostio import HostIO
-from reference.oci.init.namespaces import enter
-from reference.oci.spec import Spec, load_spec
+from reference.oci import (
+    args,
+    cgroup_extra,
+    fastjson,
+    hooks,
+    launch,
+    lifecycle,
+    runlog,
+    store,
+    sync,
+)
+from reference.oci.spec import Spec, load_json, parse_spec
 from reference.oci.validate import validate
 
 TYPE_CHECKING = False
@@ -82,16 +87,15 @@ def main(g: runlog.Globals, verb: str, argv: list[str]) -> int:
 
 
 def load(bundle: str) -> tuple[Spec, dict[str, object]]:
-    """The bundle's spec, validated, and its raw JSON (kept for hooks and the state copy)."""
-    import json
-
-    config = Path(bundle) / "config.json"
-    spec = load_spec(config)
-    validate(spec, Path(bundle))
+    """The bundle's spec, validated, and its raw JSON (kept for hooks and the state copy).
+    The file is read and decoded once; parse_spec copies what it keeps of the raw JSON."""
+    raw = load_json(os.path.join(bundle, "config.json"))
+    spec = parse_spec(raw)
+    assert isinstance(raw, dict)  # parse_spec refuses anything else
+    validate(spec, bundle)
     if spec.linux.namespace("mount") is None:
         # Without its own mount namespace the rootfs setup would change the host's mounts.
         raise ConfigError("refrun needs a mount namespace", obj="linux.namespaces")
-    raw = json.loads(config.read_text(encoding="utf-8"))
     return spec, raw
 
 
@@ -155,18 +159,18 @@ class _Starter:
         self.fds: list[int] = []
 
     def run(self) -> None:
-        from reference.cgroups.manager import new_manager
+        from reference.cgroups import warmup
+        from reference.cgroups.factory import mounts_of, new_manager
 
         spec, rec = self.spec, self.rec
         assert spec.process is not None
         assert spec.root is not None
         with open(rec.path(store.CONFIG), "w", encoding="utf-8") as f:
-            import json
-
-            json.dump(self.raw, f)
+            f.write(fastjson.dumps(self.raw))
         os.mkfifo(rec.path(store.FIFO), 0o622)
         os.chmod(rec.path(store.FIFO), 0o622)  # mkfifo honours the umask; the init may be non-root
-        manager = new_manager(spec.linux.cgroups_path or rec.id)
+        mounts = mounts_of(None)  # parsed once, for the manager and the extra hierarchies
+        manager = new_manager(spec.linux.cgroups_path or rec.id, mounts=mounts)
         self.manager = manager
         resources = _resources(spec)
         console_fd = (
@@ -179,47 +183,65 @@ class _Starter:
         joins = [(ns.type, ns.path) for ns in spec.linux.namespaces if ns.path]
         new = [ns.type for ns in spec.linux.namespaces if not ns.path]
         raw_hooks = self.raw.get("hooks")
-        plan = InitPlan(
-            spec,
-            bundle=rec.bundle,
-            rootfs=str(rec.data["rootfs"]),
-            new_ns=frozenset(new),
-            userns=spec.linux.namespace("user") is not None,
-            state_dir_fd=state_fd,
-            no_pivot=self.o.no_pivot,
-            console_fd=console_fd,
-            raw_hooks=raw_hooks if isinstance(raw_hooks, dict) else {},
-            hook_state=self.state("creating"),
-            preserve_fds=self.o.preserve_fds,
-        )
-        preload(spec, plan.raw_hooks)
-        launch.become_subreaper()
         parent, child = sync.pipe_pair()
         self.fds += [parent.rfd, parent.wfd]
-        sc = _syscall()
-
-        def init() -> None:  # the container's init (stage two)
-            launch.exit_on_signals()
-            child.expect("pid-ok")
-            container_init(sc, HostIO(), plan, child)
 
         def stage_one() -> None:
+            # The init's modules are imported here, in the child, while the parent sets up the
+            # cgroup: on two CPUs that takes them off the critical path. They must be loaded
+            # before pivot_root (see container.preload), so before the init is forked.
+            from reference.linux.libc import LinuxSyscall
+            from reference.oci.init.container import InitPlan, container_init, preload
+            from reference.oci.init.hostio import HostIO
+            from reference.oci.init.namespaces import enter
+
+            plan = InitPlan(
+                spec,
+                bundle=rec.bundle,
+                rootfs=str(rec.data["rootfs"]),
+                new_ns=frozenset(new),
+                userns=spec.linux.namespace("user") is not None,
+                state_dir_fd=state_fd,
+                no_pivot=self.o.no_pivot,
+                console_fd=console_fd,
+                raw_hooks=raw_hooks if isinstance(raw_hooks, dict) else {},
+                hook_state=self.state("creating"),
+                preserve_fds=self.o.preserve_fds,
+            )
+            preload(spec, plan.raw_hooks)
+            sc = LinuxSyscall()
+
+            def init() -> None:  # the container's init (stage two)
+                launch.exit_on_signals()
+                child.expect("pid-ok")
+                container_init(sc, HostIO(), plan, child)
+
             child.expect("go")
             enter(sc, child, joins, new)
             pid = launch.fork(init, child, parent)
             child.send("pid", pid=pid)
 
+        # Not after warmup.wait(): the grace period that thread waits for passes as well while
+        # stage one imports; only apply() below needs it to be over.
+        # Before the fork: it loads ctypes, which stage one then inherits instead of loading it
+        # again (and the init stage one forks must find us a subreaper when stage one exits).
+        launch.become_subreaper()
         self.a_pid = launch.fork(stage_one, child, parent)
         child.close()
-        cgroup = describe_cgroup(manager)
-        cgroup["extra"] = self.extra = cgroup_extra.extra_dirs(manager.path)
+        cgroup = manager.describe()
+        cgroup["extra"] = self.extra = cgroup_extra.extra_dirs(manager.path, mounts)
         rec.data["cgroup"] = cgroup
         rec.save()
+        runlog.debug(self.g, "create: namespace stage forked")
         manager.apply(self.a_pid)  # before it unshares: a new cgroup namespace roots here
         cgroup_extra.join(self.extra, self.a_pid)
         manager.set(resources)
+        warmup.wait()  # done by now (apply shared its grace period): one thread from here on
         runlog.debug(self.g, f"create: cgroup {manager.path} made, joined and limited")
-        parent.send("go")
+        try:  # noqa: SIM105  (contextlib costs a millisecond to import)
+            parent.send("go")
+        except BrokenPipeError:
+            pass  # stage one died before it got there: its error (or EOF) is read next
         self._handshake(parent)
         runlog.debug(self.g, f"create: init {self.b_pid} waits on the exec fifo")
         st = store.proc_stat(self.b_pid)
@@ -291,18 +313,11 @@ class _Starter:
         self.rec.remove()
 
 
-def _syscall() -> Syscall:
-    from reference.linux.libc import LinuxSyscall
-
-    return LinuxSyscall()
-
-
 def _resources(spec: Spec) -> Resources:
     """linux.resources plus runc's always-allowed devices and the spec's own device nodes."""
-    import dataclasses
-
     from reference.cgroups.resources import DeviceRule, Resources
     from reference.oci.init.devices import ALLOWED_DEVICES
+    from reference.records import replace
 
     res = Resources.from_spec(spec.linux.resources)
     extra = [DeviceRule(True, t, major, minor, acc) for t, major, minor, acc in ALLOWED_DEVICES]
@@ -310,33 +325,7 @@ def _resources(spec: Spec) -> Resources:
         if dev.type in ("c", "u", "b"):
             kind: DeviceType = "b" if dev.type == "b" else "c"
             extra.append(DeviceRule(True, kind, dev.major, dev.minor, "rwm"))
-    return dataclasses.replace(res, devices=(*res.devices, *extra))
-
-
-def describe_cgroup(manager: CgroupManager) -> dict[str, object]:
-    """What store.Record.manager() needs to rebuild the manager later, from any cgroup."""
-    from reference.cgroups.manager import _mountinfo
-    from reference.cgroups.mounts import parse_mountinfo, v1_mounts, v2_mount
-    from reference.cgroups.v1 import V1Manager
-    from reference.cgroups.v2 import V2Manager
-
-    mounts = parse_mountinfo(_mountinfo(Path("/")))
-    if isinstance(manager, V1Manager):
-        found = v1_mounts(mounts)
-        return {
-            "driver": "v1",
-            "path": manager.path,
-            "dirs": {c: str(d) for c, d in manager.dirs.items()},
-            "mount_dirs": {c: m.mountpoint for c, m in found.items()},
-        }
-    assert isinstance(manager, V2Manager)
-    v2 = v2_mount(mounts)
-    return {
-        "driver": "v2",
-        "path": manager.path,
-        "dir": str(manager.dir),
-        "mount_dir": v2.mountpoint if v2 else "/sys/fs/cgroup",
-    }
+    return replace(res, devices=(*res.devices, *extra))
 
 
 def write_pid_file(path: str, pid: int) -> None:

@@ -9,9 +9,7 @@ for it and exits with its status; -d returns once it runs.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from pathlib import Path
 
 from reference.errors import ConfigError, RefError
 from reference.oci import args, fastjson, launch, lifecycle, runlog, store, sync
@@ -20,6 +18,7 @@ from reference.oci.init.hostio import HostIO
 from reference.oci.init.namespaces import enter
 from reference.oci.spec import Capabilities, Process, User, load_spec, parse_process
 from reference.oci.validate import validate_process
+from reference.records import replace
 
 FLAGS = args.flags(
     ("--process|-p", "process", args.VALUE),
@@ -52,7 +51,7 @@ def main(g: runlog.Globals, verb: str, argv: list[str]) -> int:
     cid, command = positional[0], positional[1:]
     rec = store.require(g, cid)
     lifecycle.check_transition("exec", rec.status(), cid)
-    config = load_spec(Path(rec.path(store.CONFIG)), create=False)
+    config = load_spec(rec.path(store.CONFIG), create=False)
     proc = build_process(opts, command, config.process)
     validate_process(proc)
     if proc.terminal and not args.string(opts, "console_socket"):
@@ -85,6 +84,8 @@ def main(g: runlog.Globals, verb: str, argv: list[str]) -> int:
         enter(sc, None, joins, [])
         child.send("pid", pid=launch.fork(process, child, parent))
 
+    # The CLI's warm-up thread may still wait in the kernel: forking now is safe (see
+    # reference/cgroups/warmup.py), and apply() below shares the grace period it waits for.
     a_pid = launch.fork(stage_one, child, parent)
     child.close()
     if console_fd is not None:
@@ -97,6 +98,9 @@ def main(g: runlog.Globals, verb: str, argv: list[str]) -> int:
             from reference.oci import cgroup_extra
 
             cgroup_extra.join({str(k): str(v) for k, v in extra.items()}, a_pid)
+        from reference.cgroups import warmup
+
+        warmup.wait()  # done by now: one thread from here on
         parent.send("go")
         b_pid = _pid(parent.expect("pid"))
         launch.reap(a_pid)
@@ -164,7 +168,7 @@ def build_process(opts: dict[str, object], command: list[str], base: Process | N
             gids = tuple(int(x) for x in args.strings(opts, "gids"))
         except ValueError:
             raise ConfigError("expected numbers", obj="--additional-gids") from None
-        user = dataclasses.replace(user, additional_gids=gids)
+        user = replace(user, additional_gids=gids)
     caps = base.capabilities
     extra = tuple(args.strings(opts, "cap"))
     if extra:
@@ -176,7 +180,7 @@ def build_process(opts: dict[str, object], command: list[str], base: Process | N
             permitted=caps.permitted + extra,
             ambient=caps.ambient,
         )
-    return dataclasses.replace(
+    return replace(
         base,
         args=tuple(command),
         env=tuple(env.values()),

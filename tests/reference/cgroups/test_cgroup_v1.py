@@ -125,10 +125,11 @@ def test_cpu_period_einval_is_retried_after_quota(
 ) -> None:
     calls = {"n": 0}
 
-    def flaky(path: Path, value: str | int) -> None:
-        if path.name == "cpu.cfs_period_us" and calls["n"] == 0:
+    # The driver passes paths as strings (it avoids importing pathlib), hence Path(path).
+    def flaky(path: str, value: str | int) -> None:
+        if Path(path).name == "cpu.cfs_period_us" and calls["n"] == 0:
             calls["n"] += 1
-            log.writes.append((path.name, "EINVAL"))
+            log.writes.append((Path(path).name, "EINVAL"))
             raise CgroupError("refused", obj=str(path)) from OSError(errno.EINVAL, "Invalid")
         log(path, value)
 
@@ -143,7 +144,9 @@ def test_cpu_period_einval_is_retried_after_quota(
 
 def test_clamped_shares_are_an_error(mgr: V1Manager, monkeypatch: pytest.MonkeyPatch) -> None:
     real = _fs.read_int
-    monkeypatch.setattr(_fs, "read_int", lambda p: 262144 if p.name == "cpu.shares" else real(p))
+    monkeypatch.setattr(
+        _fs, "read_int", lambda p: 262144 if Path(p).name == "cpu.shares" else real(p)
+    )
     with pytest.raises(CgroupError, match="clamped"):
         mgr.set(Resources.from_spec({"cpu": {"shares": 262144 - 1}}))
 
@@ -252,7 +255,7 @@ def test_freeze_times_out_and_thaws_back(
 ) -> None:
     real = _fs.read
     monkeypatch.setattr(
-        _fs, "read", lambda p: "FREEZING\n" if p.name == "freezer.state" else real(p)
+        _fs, "read", lambda p: "FREEZING\n" if Path(p).name == "freezer.state" else real(p)
     )
     with pytest.raises(CgroupError, match="not frozen") as e:
         mgr.freeze()

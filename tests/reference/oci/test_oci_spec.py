@@ -202,3 +202,17 @@ def test_missing_spec_file(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError) as exc:
         load_spec(tmp_path / "config.json")
     assert exc.value.obj == str(tmp_path / "config.json")
+
+
+def test_every_spec_field_has_a_decoder() -> None:
+    """The decoder reads annotations as strings; a form it does not know would fail only when
+    a config sets that field, so build every class's plan up front."""
+    from reference.oci import spec as spec_module
+    from reference.oci.spec_decode import RANGES, _plan
+    from reference.records import is_record
+
+    classes = [c for c in vars(spec_module).values() if isinstance(c, type) and is_record(c)]
+    assert len(classes) == 18  # Root ... Spec
+    for cls in classes:
+        assert len(_plan(cls)) == len(cls.__record_fields__)  # type: ignore[attr-defined]
+    assert set(RANGES) == {"U32", "U64", "I64"}
