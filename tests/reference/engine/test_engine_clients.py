@@ -8,6 +8,7 @@ import json
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -145,33 +146,32 @@ def test_docker_py(refd: Refd) -> None:
 
 
 def test_events_through_the_docker_cli(refd: Refd) -> None:
+    # Replay a bounded window (--since/--until) instead of following a live stream: a live
+    # subscription can start after the container's first event and then wait forever.
     name = f"ev-{secrets.token_hex(3)}"
-    proc = subprocess.Popen(
+    since = f"{time.time() - 1:.3f}"
+    run = refd.docker("run", "--rm", "--name", name, "--pull=never", refd.image, "true")
+    assert run.returncode == 0
+    until = f"{time.time() + 1:.3f}"
+    events = subprocess.run(
         [
             "docker",
             "-H",
             f"unix://{refd.socket}",
             "events",
+            "--since",
+            since,
+            "--until",
+            until,
             "--format",
             "{{json .}}",
             "--filter",
             f"container={name}",
         ],
-        stdout=subprocess.PIPE,
+        capture_output=True,
         text=True,
+        timeout=30,
+        check=True,
     )
-    try:
-        assert (
-            refd.docker(
-                "run", "--rm", "--name", name, "--pull=never", refd.image, "true"
-            ).returncode
-            == 0
-        )
-        seen: list[str] = []
-        assert proc.stdout is not None
-        while len(seen) < 4:
-            seen.append(json.loads(proc.stdout.readline())["Action"])
-        assert seen == ["create", "start", "die", "destroy"]
-    finally:
-        proc.kill()
-        proc.wait()
+    seen = [json.loads(line)["Action"] for line in events.stdout.splitlines() if line]
+    assert seen == ["create", "start", "die", "destroy"], events.stdout
