@@ -12,7 +12,7 @@ from typing import Any
 from reference.cli.ctl import output, runopts
 from reference.cli.ctl.client import ApiError
 from reference.cli.ctl.common import Ctx, copy_frames, daemon_error, each, err, split_ref
-from reference.cli.ctl.flags import UsageError, flag, parse
+from reference.cli.ctl.flags import UsageError, flag, parse, parse_filters
 from reference.engine.units import memory_flag
 from reference.errors import ConfigError
 
@@ -159,12 +159,7 @@ def ps(ctx: Ctx, argv: Sequence[str]) -> int:
         flag("--size,-s", "bool", False),
     ]
     values, _ = parse(ctx.verb, argv, spec)
-    filters: dict[str, dict[str, bool]] = {}
-    for item in values["filter"]:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(ctx.verb, f'bad format of filter (expected name=value): "{item}"')
-        filters.setdefault(key, {})[value] = True
+    filters = parse_filters(ctx.verb, values["filter"])
     limit = 1 if values["latest"] else int(values["last"] or -1)
     query = {
         "all": values["all"] or limit > 0,

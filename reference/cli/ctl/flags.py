@@ -101,3 +101,14 @@ def parse(
             positional += argv[i:]
             break
     return values, positional
+
+
+def parse_filters(verb: str, items: Sequence[str]) -> dict[str, dict[str, bool]]:
+    """--filter name=value flags in the Engine API's `filters` shape; Docker's error otherwise."""
+    filters: dict[str, dict[str, bool]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(verb, f'bad format of filter (expected name=value): "{item}"')
+        filters.setdefault(key, {})[value] = True
+    return filters

@@ -11,7 +11,7 @@ from typing import Any
 from reference.cli.ctl import output
 from reference.cli.ctl.client import ApiError
 from reference.cli.ctl.common import Ctx, daemon_error, err, split_ref
-from reference.cli.ctl.flags import UsageError, flag, parse
+from reference.cli.ctl.flags import UsageError, flag, parse, parse_filters
 from reference.engine.units import human_size
 
 IMAGE_HEADERS = {
@@ -35,10 +35,7 @@ def images(ctx: Ctx, argv: Sequence[str]) -> int:
         flag("--digests", "bool", False),
     ]
     values, rest = parse(ctx.verb, argv, spec)
-    filters: dict[str, dict[str, bool]] = {}
-    for item in values["filter"]:
-        key, _, value = item.partition("=")
-        filters.setdefault(key, {})[value] = True
+    filters = parse_filters(ctx.verb, values["filter"])
     if rest:
         filters.setdefault("reference", {})[rest[0]] = True
     query = {"all": values["all"], "filters": json.dumps(filters) if filters else None}

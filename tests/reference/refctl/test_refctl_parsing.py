@@ -8,7 +8,7 @@ import pytest
 
 from reference.cli.ctl import output, runopts, template
 from reference.cli.ctl.common import split_ref
-from reference.cli.ctl.flags import UsageError, flag, parse
+from reference.cli.ctl.flags import UsageError, flag, parse, parse_filters
 
 SPEC = [
     flag("--detach,-d", "bool", False),
@@ -245,3 +245,12 @@ def test_split_ref() -> None:
     assert split_ref("127.0.0.1:5000/bb:t") == ("127.0.0.1:5000/bb", "t")
     assert split_ref("127.0.0.1:5000/bb") == ("127.0.0.1:5000/bb", "")
     assert split_ref("bb") == ("bb", "")
+
+
+def test_filters_take_the_engine_api_shape_and_refuse_a_missing_value() -> None:
+    assert parse_filters("ps", ["name=a", "name=b", "status=exited"]) == {
+        "name": {"a": True, "b": True},
+        "status": {"exited": True},
+    }
+    with pytest.raises(UsageError, match="expected name=value"):
+        parse_filters("images", ["dangling"])
