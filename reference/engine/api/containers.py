@@ -17,7 +17,10 @@ from reference.engine.logs import Entry, frame, read_entries
 from reference.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from reference.engine.daemon import Daemon
+    from reference.engine.outputs import Follower
 
 
 class ContainerRoutes:
@@ -151,15 +154,7 @@ class ContainerRoutes:
         try:
             for entry in selected:
                 out.write(_framed(entry, stamps))
-            while follower is not None:
-                try:
-                    item = follower.get(timeout=1.0)
-                except queue.Empty:
-                    if r.client_gone():
-                        break
-                    continue
-                if item is None:
-                    break
+            for item in _followed(follower, r):
                 if keep(item):
                     out.write(_framed(item, stamps))
         finally:
@@ -179,15 +174,7 @@ class ContainerRoutes:
                 if entry[0] in wanted:
                     wfile.write(frame(entry[0], entry[1]))
             wfile.flush()
-            while follower is not None:
-                try:
-                    item = follower.get(timeout=1.0)
-                except queue.Empty:
-                    if r.client_gone():
-                        break
-                    continue
-                if item is None:
-                    break
+            for item in _followed(follower, r):
                 if item[0] in wanted:
                     wfile.write(frame(item[0], item[1]))
                     wfile.flush()
@@ -294,3 +281,18 @@ def _framed(entry: Entry, stamps: bool) -> bytes:
     if stamps:
         data = entry[2].encode() + b" " + data
     return frame(entry[0], data)
+
+
+def _followed(follower: Follower | None, r: Request) -> Iterator[Entry]:
+    """The entries a follower queue delivers until the stream ends (None) or the client goes;
+    nothing when there is no follower."""
+    while follower is not None:
+        try:
+            item = follower.get(timeout=1.0)
+        except queue.Empty:
+            if r.client_gone():
+                return
+            continue
+        if item is None:
+            return
+        yield item
