@@ -26,13 +26,6 @@ def mgr(tmp_path: Path) -> V1Manager:
     return m
 
 
-@pytest.fixture
-def log(monkeypatch: pytest.MonkeyPatch) -> WriteLog:
-    w = WriteLog()
-    monkeypatch.setattr(_fs, "write", w)
-    return w
-
-
 def read(mgr: V1Manager, controller: str, name: str) -> str:
     return (mgr.dirs[controller] / name).read_text()
 

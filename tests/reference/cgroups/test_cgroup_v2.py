@@ -23,13 +23,6 @@ def mgr(tmp_path: Path) -> V2Manager:
     return m
 
 
-@pytest.fixture
-def log(monkeypatch: pytest.MonkeyPatch) -> WriteLog:
-    w = WriteLog()
-    monkeypatch.setattr(_fs, "write", w)
-    return w
-
-
 def read(mgr: V2Manager, name: str) -> str:
     return (mgr.dir / name).read_text()
 
