@@ -62,6 +62,7 @@ class DaemonConfig:
     iptables: bool = True
     ip_masq: bool = True
     icc: bool = True
+    ip_forward: bool = True
     cluster_store: str | None = None
     cluster_advertise: str | None = None
     log_level: str = "info"
@@ -105,6 +106,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "iptables": ("iptables", "bool"),
     "ip-masq": ("ip_masq", "bool"),
     "icc": ("icc", "bool"),
+    "ip-forward": ("ip_forward", "bool"),
     "cluster-store": ("cluster_store", "str"),
     "cluster-advertise": ("cluster_advertise", "str"),
     "log-level": ("log_level", "str"),
@@ -143,6 +145,7 @@ FLAGS: dict[str, tuple[str, bool, bool]] = {
     "--iptables": ("iptables", False, False),
     "--ip-masq": ("ip-masq", False, False),
     "--icc": ("icc", False, False),
+    "--ip-forward": ("ip-forward", False, False),
     "--cluster-store": ("cluster-store", True, False),
     "--cluster-advertise": ("cluster-advertise", True, False),
     "-l": ("log-level", True, False),
@@ -305,6 +308,15 @@ def validate(config: DaemonConfig) -> None:
         )
     _check_cidr("bip", config.bip, host_bits=True)
     _check_cidr("fixed-cidr", config.fixed_cidr, host_bits=False)
+    if config.bridge and config.bridge != "none" and len(config.bridge) > 15:
+        raise ConfigError(f"bridge name {config.bridge} is longer than 15 bytes", obj="bridge")
+    if config.cluster_advertise and not config.cluster_store:
+        raise ConfigError("cluster-advertise needs cluster-store", obj="cluster-advertise")
+    if config.cluster_store and not config.cluster_store.startswith("etcd://"):
+        raise ConfigError(
+            f"unsupported cluster store {config.cluster_store} (only etcd:// is)",
+            obj="cluster-store",
+        )
     if not 68 <= config.mtu <= 65535:
         raise ConfigError(f"invalid MTU {config.mtu}: must be within 68..65535", obj="mtu")
     for server in config.dns:

@@ -158,6 +158,34 @@ def extra_hosts(host_config: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def wanted_networks(
+    engine: Engine, host_config: dict[str, Any], networking: Any
+) -> dict[str, dict[str, Any]]:
+    """NetworkMode (and its EndpointsConfig entry) → {network name: EndpointSettings}.
+    "default" is the default bridge ("none" when refd runs with bridge none)."""
+    from reference.network.attachments import port_bindings
+
+    mode = host_config.get("NetworkMode") or "default"
+    endpoints = (networking or {}).get("EndpointsConfig") or {}
+    if not isinstance(endpoints, dict):
+        raise ConfigError("invalid NetworkingConfig.EndpointsConfig", obj="NetworkingConfig")
+    if len(endpoints) > 1:
+        raise ConfigError(
+            "Container cannot be connected to network endpoints: " + ", ".join(endpoints)
+        )
+    port_bindings(host_config)  # a malformed binding is refused now, not at start
+    if mode == "default":
+        mode = "bridge"
+        try:
+            engine.network.get(mode)
+        except NotFoundError:
+            mode = "none"
+    network = engine.network.get(mode)
+    settings = dict(endpoints.get(mode) or endpoints.get(network.name) or {})
+    settings["NetworkID"] = network.id
+    return {network.name: settings}
+
+
 def create(engine: Engine, name: str | None, body: dict[str, Any]) -> tuple[Container, list[str]]:
     config, host_config = normalize(body)
     try:
@@ -178,6 +206,7 @@ def create(engine: Engine, name: str | None, body: dict[str, Any]) -> tuple[Cont
     user_mounts = mounts.parse(host_config)
     ocispec.devices(host_config)  # a missing device node is refused now, not at start
     hosts = extra_hosts(host_config)
+    networks = wanted_networks(engine, host_config, body.get("NetworkingConfig"))
     for mode_key in ("IpcMode", "PidMode"):
         mode = host_config.get(mode_key) or ""
         if mode.startswith("container:"):
@@ -212,6 +241,7 @@ def create(engine: Engine, name: str | None, body: dict[str, Any]) -> tuple[Cont
     )
     container.runtime = runtime_name
     container.mounts = user_mounts
+    container.networks = networks
     directory = engine.containers.dir(cid)
     try:
         directory.mkdir(mode=0o710)

@@ -88,6 +88,7 @@ class Daemon:
     # -- restore ------------------------------------------------------------------------
     def restore(self) -> None:
         engine = self.engine
+        engine.network.start()
         for container, directory in engine.containers.load_all():
             if container is None:
                 log("warning", f"removing unreadable container directory {directory}")
@@ -126,6 +127,7 @@ class Daemon:
                 f"container {container.short_id} was running at the last shutdown: "
                 f"{'killed' if alive else 'found exited'} (live-restore is off)",
             )
+        engine.network.forget_stale({c.id for c in engine.containers if c.state.running})
 
     def _adopt(self, c: Any) -> None:
         engine = self.engine
@@ -149,6 +151,10 @@ class Daemon:
                 self.engine.remove(container, force=True)
             except RefError as e:
                 log("error", f"purge: {e}")
+        try:
+            self.engine.network.purge()
+        except RefError as e:
+            log("error", f"purge: networks: {e}")
         self._remove_cgroup_parent()
 
     # -- serving ------------------------------------------------------------------------
@@ -201,6 +207,7 @@ class Daemon:
                     os.unlink(host[len("unix://") :])
         if not self.config.live_restore:
             self.stop_all()
+        self.engine.network.close()
         if self.config.pidfile is not None:
             with contextlib.suppress(OSError):
                 self.config.pidfile.unlink()

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 SYSTEMD_RESOLV_CONF = Path("/run/systemd/resolve/resolv.conf")
@@ -140,6 +141,25 @@ def resolv_conf(spec: EtcSpec, host: str | None = None) -> str:
         search or _values(host_text, "search"),
         options or _values(host_text, "options"),
     )
+
+
+def set_address(path: Path, c: Any, endpoints: Sequence[Any]) -> None:
+    """At each start, as libnetwork rebuilds the sandbox's hosts file: the container's own
+    line ("<address>\t<hostname>") follows its first endpoint's address; lines it added at an
+    earlier start go."""
+    config = c.config
+    names = config.get("Hostname") or ""
+    if config.get("Domainname"):
+        names = f"{names}.{config['Domainname']} {names}"
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except OSError:
+        return
+    kept = [line for line in lines if line.rstrip("\n").split("\t", 1)[-1] != names]
+    address = next((e.address.split("/")[0] for e in endpoints if e.address), "")
+    if address:
+        kept.append(f"{address}\t{names}\n")
+    path.write_text("".join(kept))
 
 
 def write(directory: Path, spec: EtcSpec) -> dict[str, Path]:

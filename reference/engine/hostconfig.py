@@ -173,10 +173,6 @@ def check_modes(host_config: dict[str, Any], config: dict[str, Any]) -> None:
     network = host_config.get("NetworkMode") or "default"
     if network.startswith("container:"):
         raise ConfigError("--network container:<name> is not supported by refd yet")
-    if network not in ("default", "bridge", "none", "host"):
-        from reference.errors import NotFoundError
-
-        raise NotFoundError(f"network {network} not found")
     if host_config.get("Init"):
         raise ConfigError("--init is not supported by refd (it ships no init binary)")
     if host_config.get("UTSMode") == "host" and config.get("Hostname"):

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reference.engine import ocispec, runtime, teardown
+from reference.engine import etcfiles, ocispec, runtime, teardown
 from reference.engine.events import EventBus
 from reference.engine.hostconfig import SysInfo, check_resources
 from reference.engine.monitor import Monitor
@@ -76,6 +76,9 @@ class Engine:
         self._seccomp: dict[str, bool] = {}
         self.cgroupns_default = "private" if detect() == CgroupMode.UNIFIED else "host"
         self.cgroup_v1 = detect() != CgroupMode.UNIFIED
+        from reference.network.controller import Controller
+
+        self.network = Controller(config, events.emit, self.save)
 
     # -- helpers ------------------------------------------------------------------------
     def runtime_for(self, c: Container) -> runtime.OciRuntime:
@@ -205,6 +208,13 @@ class Engine:
         shutil.rmtree(bundle, ignore_errors=True)
         bundle.mkdir(parents=True, mode=0o700)
         directory = self.containers.dir(c.id)
+        try:
+            netns_path = self.network.attach(c)
+            if netns_path is not None:
+                etcfiles.set_address(directory / "hosts", c, self.network.endpoints_of(c))
+        except RefError:
+            self._cleanup(c, rt)
+            raise
         spec = ocispec.build(
             ocispec.SpecInputs(
                 cid=c.id,
@@ -217,6 +227,7 @@ class Engine:
                 etc_files={n: directory / n for n in ("hostname", "hosts", "resolv.conf")},
                 seccomp_supported=self.seccomp_supported(rt),
                 cgroupns_default=self.cgroupns_default,
+                netns_path=netns_path,
             ),
             self.joined_namespace,
         )

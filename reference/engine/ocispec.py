@@ -36,6 +36,7 @@ class SpecInputs:
     cgroups_path: str
     seccomp_supported: bool
     cgroupns_default: str  # "host" on v1/hybrid hosts, "private" on v2-only
+    netns_path: str | None = None  # the network sandbox refd made (reference.network)
 
 
 def _env(config: Mapping[str, Any]) -> list[str]:
@@ -201,6 +202,9 @@ def _namespaces(inputs: SpecInputs, joined: Joined) -> list[dict[str, Any]]:
     for kind, mode in modes.items():
         if mode == "host":
             continue
+        if kind == "network" and inputs.netns_path:
+            found.append({"type": "network", "path": inputs.netns_path})
+            continue
         if mode.startswith("container:"):
             pid, _ = joined(kind, mode)
             ns = {"network": "net"}.get(kind, kind)
@@ -317,7 +321,7 @@ def build(inputs: SpecInputs, joined: Joined) -> dict[str, Any]:
     if config.get("Domainname"):
         # No OCI field exists for the NIS domain name; the namespaced sysctl sets it.
         sysctl["kernel.domainname"] = config["Domainname"]
-    if any(ns["type"] == "network" and "path" not in ns for ns in namespaces):
+    if any(ns["type"] == "network" and ns.get("path") == inputs.netns_path for ns in namespaces):
         # Docker 20.10 (withCommonOptions): unprivileged ports and ICMP sockets in a private netns.
         sysctl.setdefault("net.ipv4.ip_unprivileged_port_start", "0")
         sysctl.setdefault("net.ipv4.ping_group_range", "0 2147483647")

@@ -100,6 +100,10 @@ class Container:
         self.cgroups_path: str = doc.get("CgroupsPath", "")
         self.exec_ids: list[str] = doc.get("ExecIDs") or []
         self.mounts: list[dict[str, Any]] = doc.get("MountPoints") or []
+        # network name → EndpointSettings (reference.network.attachments keeps it current)
+        self.networks: dict[str, dict[str, Any]] = (doc.get("NetworkSettings") or {}).get(
+            "Networks"
+        ) or {}
         self.host_config = host_config
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)  # notified on every state change
@@ -126,6 +130,7 @@ class Container:
             "CgroupsPath": self.cgroups_path,
             "ExecIDs": self.exec_ids,
             "MountPoints": self.mounts,
+            "NetworkSettings": {"Networks": self.networks},
             "Driver": "overlay2",
         }
 

@@ -56,6 +56,7 @@ def cleanup(engine: Engine, c: Container, rt: OciRuntime) -> list[str]:
             ("cgroup", lambda: new_manager(c.cgroups_path).destroy()),
             ("shm", lambda: unmount_shm(engine, c)),
             ("rootfs", lambda: engine.snapshots.unmount(c.id)),
+            ("network", lambda: errors.extend(engine.network.detach(c))),
             ("bundle", lambda: shutil.rmtree(engine.bundle(c.id), ignore_errors=True)),
         ),
         errors,

@@ -41,31 +41,6 @@ def mounts_view(c: Container) -> list[dict[str, Any]]:
     ]
 
 
-def network_settings(c: Container) -> dict[str, Any]:
-    """No networks are attached yet (the network issue adds them): a container gets a network
-    namespace with only `lo` (--network none semantics), or the host's."""
-    return {
-        "Bridge": "",
-        "SandboxID": "",
-        "HairpinMode": False,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {},
-        "SandboxKey": "",
-        "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None,
-        "EndpointID": "",
-        "Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": {},
-    }
-
-
 def inspect(engine: Engine, c: Container) -> dict[str, Any]:
     directory = engine.containers.dir(c.id)
     return {
@@ -91,7 +66,7 @@ def inspect(engine: Engine, c: Container) -> dict[str, Any]:
         "GraphDriver": graph_driver(engine, c),
         "Mounts": mounts_view(c),
         "Config": c.config,
-        "NetworkSettings": network_settings(c),
+        "NetworkSettings": engine.network.settings(c),
     }
 
 
@@ -125,7 +100,9 @@ def _ago(stamp: str) -> str:
     return f"{seconds} second{'s' if seconds > 1 else ''}"
 
 
-def summary(c: Container) -> dict[str, Any]:
+def summary(engine: Engine, c: Container) -> dict[str, Any]:
+    from reference.network.views import list_ports
+
     command = " ".join([c.path, *c.args])
     return {
         "Id": c.id,
@@ -134,12 +111,12 @@ def summary(c: Container) -> dict[str, Any]:
         "ImageID": c.image_id,
         "Command": command,
         "Created": int(_epoch(c.created)),
-        "Ports": [],
+        "Ports": list_ports(engine.network, c) if c.state.running else [],
         "Labels": c.config.get("Labels") or {},
         "State": c.state.status,
         "Status": _status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "default")},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": engine.network.settings(c)["Networks"]},
         "Mounts": mounts_view(c),
     }
 
@@ -170,7 +147,7 @@ def listing(
         if not all_ and not c.state.running and "status" not in filters:
             continue
         if all(any(_match(k, v, c) for v in values) for k, values in filters.items() if values):
-            found.append(summary(c))
+            found.append(summary(engine, c))
     return found[:limit] if limit > 0 else found
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reference.engine.hostconfig import SysInfo, check_modes, check_resources, parse_cpuset
-from reference.errors import ConfigError, NotFoundError
+from reference.errors import ConfigError
 
 FULL = SysInfo(swap_limit=True, oom_kill_disable=True, blkio_weight=True, cpus="0-1", ncpu=2)
 BARE = SysInfo(swap_limit=False, oom_kill_disable=False, blkio_weight=False, cpus="0-1", ncpu=2)
@@ -88,11 +88,6 @@ def test_refused_modes(hc: dict[str, Any], config: dict[str, Any], message: str)
 
 def test_a_64_byte_hostname_is_fine() -> None:
     check_modes({}, {"Hostname": "a" * 64})
-
-
-def test_unknown_network_is_not_found() -> None:
-    with pytest.raises(NotFoundError, match="network mynet not found"):
-        check_modes({"NetworkMode": "mynet"}, {})
 
 
 def test_cpuset_parsing() -> None:
