@@ -21,7 +21,7 @@ import pytest
 from fixtures import host
 from fixtures.containers import Containers
 from fixtures.engine_network import Network, engine_network, inspect_network
-from fixtures.netlab import ROOT, capture, endpoint, links, settle
+from fixtures.netlab import Netns, capture, endpoint, links, settle
 from fixtures.probe import SLEEP, probe
 from fixtures.remote_plugin import DOCKER_PLUGIN_DIR, DST_PREFIX, RemoteNetworkPlugin, remote_plugin
 from fixtures.targets.base import Container, ContainerSpec, Driver
@@ -45,11 +45,11 @@ pytestmark = pytest.mark.needs("remote-plugin")
 
 
 @pytest.fixture
-def plugin(target: Driver) -> Iterator[RemoteNetworkPlugin]:
+def plugin(target: Driver, engine_ns: Netns) -> Iterator[RemoteNetworkPlugin]:
     directory = PLUGIN_DIRS.get(target.kind)
     if directory is None:
         pytest.skip(f"no known plugin socket directory for {target.kind or target.name}")
-    with remote_plugin(directory) as served:
+    with remote_plugin(directory, engine_ns) as served:
         yield served
 
 
@@ -70,8 +70,8 @@ def start_on(containers: Containers, network: Network) -> Container:
     return containers.start(ContainerSpec(command=SLEEP, network=network.name, dns=DNS))
 
 
-def root_link_names() -> set[str]:
-    return {link.name for link in links(ROOT)}
+def engine_link_names(engine_ns: Netns) -> set[str]:
+    return {link.name for link in links(engine_ns)}
 
 
 def only(plugin: RemoteNetworkPlugin, method: str) -> dict[str, Any]:
@@ -120,7 +120,7 @@ def test_network_create_and_remove_reach_the_plugin(
 
 @pytest.mark.req("NET-48", "NET-49")
 def test_container_joins_the_sandbox_through_the_plugin(
-    plugin: RemoteNetworkPlugin, network: Network, containers: Containers
+    plugin: RemoteNetworkPlugin, network: Network, containers: Containers, engine_ns: Netns
 ) -> None:
     container = start_on(containers, network)
     methods = plugin.methods()
@@ -138,8 +138,8 @@ def test_container_joins_the_sandbox_through_the_plugin(
 
     # The engine moved the plugin's peer in, named it <DstPrefix>0, gave it IPAM's address.
     veth = plugin.veths[created["EndpointID"]]
-    assert veth.peer not in root_link_names(), f"{veth.peer} was not moved into the sandbox"
-    attached = endpoint(container.pid, ROOT, f"{DST_PREFIX}0")
+    assert veth.peer not in engine_link_names(engine_ns), f"{veth.peer} was not moved in"
+    attached = endpoint(container.pid, engine_ns, f"{DST_PREFIX}0")
     peer = attached.host_veth
     assert peer is not None, f"the peer of {DST_PREFIX}0 is not in the host's namespace"
     assert peer.name == veth.host, f"{DST_PREFIX}0 is not the peer of the plugin's {veth.host}"
@@ -149,7 +149,7 @@ def test_container_joins_the_sandbox_through_the_plugin(
 
 @pytest.mark.req("NET-48", "NET-49")
 def test_container_removal_leaves_and_deletes_the_endpoint(
-    plugin: RemoteNetworkPlugin, network: Network, containers: Containers
+    plugin: RemoteNetworkPlugin, network: Network, containers: Containers, engine_ns: Netns
 ) -> None:
     container = start_on(containers, network)
     endpoint_id = only(plugin, CREATE_ENDPOINT)["EndpointID"]
@@ -165,28 +165,28 @@ def test_container_removal_leaves_and_deletes_the_endpoint(
     assert plugin.bodies(LEAVE) == [ids]
     assert plugin.bodies(DELETE_ENDPOINT) == [ids]
     # The plugin deletes its veth on DeleteEndpoint; nothing of the pair may be left.
-    outside = root_link_names()
+    outside = engine_link_names(engine_ns)
     assert not {veth.host, veth.peer} & outside, f"the plugin's veth is left: {veth}"
     assert not host.mountinfo_lines_with(sandbox.name), f"{sandbox} is still mounted"
 
 
 @pytest.mark.req("NET-49")
 def test_container_frames_leave_through_the_plugin_veth(
-    plugin: RemoteNetworkPlugin, network: Network, containers: Containers
+    plugin: RemoteNetworkPlugin, network: Network, containers: Containers, engine_ns: Netns
 ) -> None:
     """The container sends to a neighbour that does not exist: its ARP request, with the IPAM
     address as sender, must come out of the plugin's end of the pair (and go nowhere)."""
     container = start_on(containers, network)
     address = endpoint_address(plugin)
     veth = plugin.veths[only(plugin, CREATE_ENDPOINT)["EndpointID"]]
-    eth0 = endpoint(container.pid, ROOT, f"{DST_PREFIX}0").eth0
+    eth0 = endpoint(container.pid, engine_ns, f"{DST_PREFIX}0").eth0
     neighbour = str(network.subnet[-2])
     from scapy.layers.l2 import ARP
 
     def asks_for_neighbour(frame: Any) -> bool:
         return ARP in frame and frame[ARP].op == 1 and frame[ARP].pdst == neighbour
 
-    with capture(ROOT, [veth.host], asks_for_neighbour) as sniffed:
+    with capture(engine_ns, [veth.host], asks_for_neighbour) as sniffed:
         sent = containers.exec(container, probe("udp-send", neighbour, 9, "cts", 3))
         assert sent.exit_code == 0, sent.stderr
         settle()
