@@ -90,9 +90,12 @@ class SystemRoutes:
             "Images": len(d.engine.images.list()),
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "ClusterStore": d.config.cluster_store or "",
+            "ClusterAdvertise": d.config.cluster_advertise or "",
             "Plugins": {
                 "Volume": [],
-                "Network": ["host", "null"],
+                "Network": ["bridge", "host", "null"]
+                + (["overlay"] if d.config.cluster_store else []),
                 "Authorization": None,
                 "Log": ["json-file"],
             },
