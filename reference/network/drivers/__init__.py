@@ -1,0 +1,1 @@
+"""Network drivers: bridge, host, null, overlay, remote (one module each)."""
