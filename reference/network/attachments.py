@@ -151,8 +151,10 @@ def _undo(ctl: Controller, net: Network, ep: Endpoint, steps: list[str], errors:
             errors.append(f"{what} {ep.id[:12]}: {e}")
 
     if "join" in steps:
-        step("unplumb", lambda: sandbox.unplumb(ep, give_back=remote))
+        # Docker's order: Leave, then the link leaves the sandbox (a plugin's goes back to
+        # it), then DeleteEndpoint.
         step("leave", lambda: impl.leave(net, ep))
+        step("unplumb", lambda: sandbox.unplumb(ep, give_back=remote))
     if "endpoint" in steps:
         step("delete endpoint", lambda: impl.delete_endpoint(net, ep))
     if ep.address:

@@ -131,9 +131,8 @@ class Controller:
             return PassiveDriver(name)
         if name == "bridge":
             from reference.network.drivers.bridge import BridgeDriver
-            from reference.network.portmap import PortMapper
-
             from reference.network.firewall import Firewall
+            from reference.network.portmap import PortMapper
 
             firewall = Firewall(config.iptables, config.ip_forward)
             return BridgeDriver(firewall, PortMapper(firewall), config.mtu)
@@ -208,10 +207,7 @@ class Controller:
                 if self._by_name(name) is None:
                     self._register(Network(_new_id(), name, driver, created=now_rfc3339()))
             if self.config.bridge != "none":
-                try:
-                    self._default_bridge()
-                except ImportError as e:  # TEMPORARY while the bridge driver is written
-                    self._log(f"no default bridge: {e}")
+                self._default_bridge()
             by_driver: dict[str, list[Network]] = {}
             for net in self.networks_by_id.values():
                 by_driver.setdefault(net.driver, []).append(net)
@@ -243,6 +239,8 @@ class Controller:
                 self._log("the default bridge's configuration changed; kept: endpoints attached")
                 return
             self._unregister(old)
+        if not self.config.bridge:
+            self._drop_stale_device(wanted)
         net = Network(_new_id(), "bridge", "bridge", options=options, created=now_rfc3339())
         if wanted.subnet:
             net.ipam = [self.ipam.request_pool(net.id, wanted)]
@@ -258,6 +256,22 @@ class Controller:
             self.ipam.release_pool(net.id)
             raise
         self._register(net)
+
+    @staticmethod
+    def _drop_stale_device(wanted: IpamConfig) -> None:
+        """refd0 left by an earlier run with another address (a changed --bip): the bridge
+        driver would adopt it as an existing bridge, so it goes first."""
+        from reference.network.drivers.bridge import BridgeDriver
+        from reference.network.sandbox import ipr
+
+        have = BridgeDriver.existing_address(DEFAULT_BRIDGE_DEVICE)
+        if have is None or not wanted.subnet:
+            return
+        iface = ip_interface(have)
+        if (str(iface.network), str(iface.ip)) != (wanted.subnet, wanted.gateway):
+            with ipr() as ip:
+                for index in ip.link_lookup(ifname=DEFAULT_BRIDGE_DEVICE):
+                    ip.link("del", index=index)
 
     def _is_default_bridge_route(self, route: IPv4Network) -> bool:
         from reference.network.drivers.bridge import BridgeDriver
