@@ -18,7 +18,7 @@ from fixtures.daemon_config import LabFactory
 from fixtures.iptables import Packet, Ruleset, iptables_save
 from fixtures.netlab import Endpoint, Netns, capture, endpoint, settle
 from fixtures.probe import SLEEP, probe
-from fixtures.targets.base import CommandResult, ContainerSpec
+from fixtures.targets.base import CommandResult, ContainerSpec, Driver
 from fixtures.traffic import udp_receiver
 
 PORT = 7070
@@ -74,7 +74,9 @@ def test_containers_on_one_bridge_talk_through_its_ports(
 
 @pytest.mark.req("NET-28")
 @pytest.mark.needs("daemon-config")
-def test_icc_false_drops_traffic_between_containers(lab_factory: LabFactory) -> None:
+def test_icc_false_drops_traffic_between_containers(
+    target: Driver, lab_factory: LabFactory
+) -> None:
     lab, containers = lab_factory({"icc": False})
     crossing = send_across(containers, lab.netns)
     assert crossing.sender.host_veth is not None
@@ -94,4 +96,5 @@ def test_icc_false_drops_traffic_between_containers(lab_factory: LabFactory) -> 
         dport=PORT,
     )
     assert rules.verdict("filter", "FORWARD", between).target == "DROP"
-    assert DOCKER_ICC_DROP.format(br=bridge.name) in rules.lines("filter")
+    if target.kind == "docker":  # the documented rule text is Docker's own layout
+        assert DOCKER_ICC_DROP.format(br=bridge.name) in rules.lines("filter")
