@@ -44,6 +44,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "info": ("system", "info"),
     "version": ("system", "version"),
     "events": ("system", "events"),
+    "network": ("networks", "network"),
+    "port": ("networks", "port"),
 }
 ALIASES: dict[tuple[str, str], str] = {
     ("container", "ls"): "ps",
@@ -65,6 +67,7 @@ ALIASES: dict[tuple[str, str], str] = {
     ("container", "diff"): "diff",
     ("container", "commit"): "commit",
     ("container", "stats"): "stats",
+    ("container", "port"): "port",
     ("image", "ls"): "images",
     ("image", "list"): "images",
     ("image", "load"): "load",
@@ -82,6 +85,7 @@ USAGE = """Usage:  refctl [-H unix:///path] COMMAND
 Commands:
   run create start ps logs exec stop restart kill rm pause unpause update wait top diff
   commit inspect stats images load save import pull push tag rmi info version events
+  port network (create ls inspect rm connect disconnect prune)
   (and the two-word forms: container ls, image inspect, image ls, ...)
 """
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from reference.cli.ctl import output, runopts
+from reference.cli.ctl import netopts, output, runopts
 from reference.cli.ctl.client import ApiError
 from reference.cli.ctl.common import Ctx, copy_frames, daemon_error, each, err, split_ref
 from reference.cli.ctl.flags import UsageError, flag, parse, parse_filters
@@ -138,12 +138,12 @@ def _ps_row(item: dict[str, Any], trunc: bool) -> dict[str, Any]:
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
         "RunningFor": output.ago(created),
         "Status": item.get("Status", ""),
-        "Ports": "",
+        "Ports": netopts.displayable_ports(item.get("Ports") or []),
         "Names": ",".join(n.lstrip("/") for n in item.get("Names", [])),
         "State": item.get("State", ""),
         "Labels": ",".join(f"{k}={v}" for k, v in (item.get("Labels") or {}).items()),
         "Mounts": "",
-        "Networks": "",
+        "Networks": ",".join((item.get("NetworkSettings") or {}).get("Networks") or {}),
     }
 
 

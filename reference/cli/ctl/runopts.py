@@ -1,5 +1,6 @@
-"""`run`/`create` flags → the Engine API's create body (Config, HostConfig), as the docker
-CLI's opts/parse.go builds it, with its error wording for bad values:
+"""`run`/`create` flags → the Engine API's create body (Config, HostConfig,
+NetworkingConfig), as the docker CLI's opts/parse.go builds it, with its error wording for bad
+values (networking flags: netopts.py):
     invalid argument "12x" for "-m, --memory" flag: invalid size: '12x'
 """
 
@@ -10,6 +11,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from reference.cli.ctl import netopts
 from reference.cli.ctl.flags import Flag, UsageError, flag
 from reference.engine.units import memory_flag, ram_in_bytes
 from reference.errors import ConfigError
@@ -41,7 +43,12 @@ RUN_FLAGS: list[Flag] = [
     flag("--blkio-weight"),
     flag("--oom-kill-disable", "bool", False),
     flag("--oom-score-adj"),
-    flag("--network,--net", key="network"),
+    flag("--network,--net", "list", key="network"),
+    flag("--ip"),
+    flag("--network-alias,--net-alias", "list", key="network_alias"),
+    flag("--mac-address"),
+    flag("--expose", "list"),
+    flag("--publish-all,-P", "bool", False),
     flag("--ipc"),
     flag("--pid"),
     flag("--uts"),
@@ -143,39 +150,13 @@ def _env(values: Mapping[str, Any]) -> list[str]:
     return env
 
 
-def _ports(verb: str, specs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    exposed: dict[str, Any] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in specs:
-        proto = "tcp"
-        if "/" in spec:
-            spec, proto = spec.rsplit("/", 1)
-        parts = spec.split(":")
-        if len(parts) == 1:
-            host_ip, host_port, port = "", "", parts[0]
-        elif len(parts) == 2:
-            host_ip, (host_port, port) = "", parts
-        elif len(parts) == 3:
-            host_ip, host_port, port = parts
-        else:
-            raise UsageError(verb, f'invalid argument "{spec}" for "-p, --publish" flag')
-        if not port.isdigit():
-            raise UsageError(
-                verb,
-                f'invalid argument "{spec}" for "-p, --publish" flag: '
-                f"invalid containerPort: {port}",
-            )
-        key = f"{port}/{proto}"
-        exposed[key] = {}
-        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
-    return exposed, bindings
-
-
 def build(verb: str, values: Mapping[str, Any], image: str, command: list[str]) -> dict[str, Any]:
     """The POST /containers/create body."""
     if values["tty"]:
         raise UsageError(verb, "a terminal (-t) is not supported by refd yet")
-    exposed, bindings = _ports(verb, values["publish"])
+    exposed, bindings = netopts.ports(verb, values["publish"], values["expose"])
+    network_mode, endpoints = netopts.networking(verb, values)
+    mac = netopts.mac_address(verb, values["mac_address"])
     labels = dict(item.partition("=")[::2] for item in values["label"])
     entrypoint = None
     if values["entrypoint"] is not None:
@@ -198,6 +179,8 @@ def build(verb: str, values: Mapping[str, Any], image: str, command: list[str]) 
         "Entrypoint": entrypoint,
         "Labels": labels,
     }
+    if mac:
+        config["MacAddress"] = mac
     if values["stop_signal"]:
         config["StopSignal"] = values["stop_signal"]
     if values["stop_timeout"] is not None:
@@ -216,8 +199,9 @@ def build(verb: str, values: Mapping[str, Any], image: str, command: list[str]) 
     name, _, count = restart.partition(":")
     host_config: dict[str, Any] = {
         "Binds": values["volume"],
-        "NetworkMode": values["network"] or "default",
+        "NetworkMode": network_mode,
         "PortBindings": bindings,
+        "PublishAllPorts": values["publish_all"],
         "RestartPolicy": {"Name": name, "MaximumRetryCount": int(count or 0)},
         "AutoRemove": values["rm"],
         "CapAdd": values["cap_add"],
@@ -255,7 +239,8 @@ def build(verb: str, values: Mapping[str, Any], image: str, command: list[str]) 
         "Init": values["init"] or None,
         "Devices": [_device(d) for d in values["device"]],
     }
-    return {**config, "HostConfig": host_config, "NetworkingConfig": {"EndpointsConfig": {}}}
+    networking = {"EndpointsConfig": endpoints}
+    return {**config, "HostConfig": host_config, "NetworkingConfig": networking}
 
 
 def _device(spec: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from reference.engine.api.containers import ContainerRoutes
 from reference.engine.api.images import ImageRoutes
+from reference.engine.api.networks import NetworkRoutes
 from reference.engine.api.system import SystemRoutes
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ class Router:
             *SystemRoutes(daemon).routes(),
             *ContainerRoutes(daemon).routes(),
             *ImageRoutes(daemon).routes(),
+            *NetworkRoutes(daemon).routes(),
         ]
         self._routes = [(method, re.compile(pattern), fn) for method, pattern, fn in table]
 
