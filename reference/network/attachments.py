@@ -41,17 +41,30 @@ def mode_network(c: Container) -> str | None:
     return None
 
 
-def port_bindings(host_config: dict[str, Any]) -> list[PortBinding]:
-    """HostConfig.PortBindings {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} → bindings."""
+def port_bindings(
+    host_config: dict[str, Any], exposed: dict[str, Any] | None = None
+) -> list[PortBinding]:
+    """HostConfig.PortBindings {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} → bindings;
+    with PublishAllPorts (-P) every exposed port without one gets an ephemeral host port."""
     found = []
+    if host_config.get("PublishAllPorts"):
+        bound = set(host_config.get("PortBindings") or {})
+        extra = {key: [{}] for key in (exposed or {}) if key not in bound}
+        host_config = {"PortBindings": {**(host_config.get("PortBindings") or {}), **extra}}
     for key, entries in (host_config.get("PortBindings") or {}).items():
         port, _, proto = str(key).partition("/")
         proto = proto or "tcp"
+        if proto == "sctp":
+            raise ConfigError(f"sctp ports are not supported by refd: {key}", obj="PortBindings")
         if proto not in ("tcp", "udp") or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"invalid port specification: {key}", obj="PortBindings")
         for entry in entries or [{}]:
             host_ip = (entry or {}).get("HostIp") or ""
             host_port = str((entry or {}).get("HostPort") or "0")
+            if "-" in host_port:
+                raise ConfigError(
+                    f"host port ranges are not supported by refd: {host_port}", obj="PortBindings"
+                )
             if host_ip:
                 try:
                     ip_address(host_ip)
@@ -74,7 +87,7 @@ def attach(ctl: Controller, c: Container) -> str | None:
     made: list[Endpoint] = []
     with ctl.lock:
         try:
-            ports = port_bindings(c.host_config)
+            ports = port_bindings(c.host_config, c.config.get("ExposedPorts"))
             for name in list(c.networks):
                 net = ctl.get(name)
                 ep = _join(ctl, c, net, key, ports if _takes_ports(net) else [])
@@ -127,6 +140,8 @@ def _join(
             sandbox.create(ctl.netns_dir / c.id[:12])
         info = impl.join(net, ep, key)
         steps.append("join")
+        if any(e.container_id == c.id for e in ctl.endpoints.values()):
+            info.gateway = ""  # one default route per sandbox: the first network's
         ep.src_name, ep.src_netns = info.src_name, info.src_netns
         ep.sandbox_key = key
         ep.ifname = sandbox.plumb(info, ep, key)
