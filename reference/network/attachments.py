@@ -49,7 +49,7 @@ def port_bindings(
     found = []
     if host_config.get("PublishAllPorts"):
         bound = set(host_config.get("PortBindings") or {})
-        extra = {key: [{}] for key in (exposed or {}) if key not in bound}
+        extra: dict[str, list[dict[str, str]]] = {k: [{}] for k in exposed or {} if k not in bound}
         host_config = {"PortBindings": {**(host_config.get("PortBindings") or {}), **extra}}
     for key, entries in (host_config.get("PortBindings") or {}).items():
         port, _, proto = str(key).partition("/")
