@@ -186,7 +186,7 @@ class Controller:
         for path in sorted((self.root / "networks").glob("*.json")):
             net = Network.from_doc(json.loads(path.read_text()))
             self.networks_by_id[net.id] = net
-            if net.scope == "local" and net.ipam:
+            if net.ipam:  # global ones too: a local pool must not overlap them
                 self.ipam.adopt_pool(net.id, net.ipam[0])
         for path in sorted((self.root / "endpoints").glob("*.json")):
             ep = Endpoint.from_doc(json.loads(path.read_text()))
@@ -332,7 +332,11 @@ class Controller:
             if found is None:
                 found = self._find(ref, self._remote_networks())
                 if found is not None:
-                    self.networks_by_id[found.id] = found
+                    # Another host's global network, used here: kept (and persisted) so its
+                    # endpoints on this host survive a restart, its pool blocks local ones.
+                    if found.ipam:
+                        self.ipam.adopt_pool(found.id, found.ipam[0])
+                    self._register(found)
             if found is None:
                 raise NotFoundError(f"network {ref} not found")
             return found
@@ -437,7 +441,10 @@ class Controller:
             net = self.get(ref)
             if net.name in PREDEFINED and net.driver == PREDEFINED[net.name]:
                 raise PredefinedError(f"{net.name} is a pre-defined network and cannot be removed")
-            if self.attached(net):
+            remote_peers = getattr(self.driver(net.driver), "peers", None)
+            if self.attached(net) or (
+                net.scope == "global" and remote_peers is not None and remote_peers(net)
+            ):
                 raise ConflictError(
                     f"error while removing network: network {net.name} id {net.id} has "
                     "active endpoints"
@@ -496,6 +503,8 @@ class Controller:
                 from reference.network import sandbox
 
                 for key in self.netns_dir.iterdir():
+                    if key.name.startswith("ovl-"):
+                        continue  # a network's sandbox (overlay), not a container's
                     if not any(c.startswith(key.name) for c in running):
                         with contextlib.suppress(RefError, OSError):
                             sandbox.delete(key)
