@@ -1,9 +1,9 @@
 """Client/server: the API socket is the daemon's, with restrictive permissions, and the
 daemon is a long-running process apart from the client.
 
-Witness: stat(2) of the socket, and the kernel's socket table (/proc/net/unix: the listening
-socket bound to that path, by socket inode) matched against every process's open file
-descriptors (/proc/<pid>/fd → socket:[inode]).
+Witness: stat(2) of the socket, and the kernel's socket table (/proc/net/unix of the daemon's
+network namespace, which need not be ours: the listening socket bound to that path, by socket
+inode) matched against every process's open file descriptors (/proc/<pid>/fd → socket:[inode]).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import host
+from fixtures.netlab import engine_netns
 from fixtures.targets.base import Driver
 
 # Docker's default: owner root, group `docker` (-G), mode 0660: no access for anyone else.
@@ -30,11 +31,14 @@ def engine_socket(target: Driver) -> Path:
     return socket
 
 
-def listening_inodes(path: Path) -> set[str]:
-    """Socket inodes of listening unix sockets bound to `path` (in our network namespace)."""
-    wanted = os.path.realpath(path)
+def listening_inodes(target: Driver) -> set[str]:
+    """Socket inodes of listening unix sockets bound to the target's socket path, from the
+    table of the daemon's network namespace (/proc/net/unix lists its own namespace's)."""
+    wanted = os.path.realpath(engine_socket(target))
+    table = engine_netns(target).run("cat", "/proc/net/unix")
+    assert table.returncode == 0, table.stderr
     found = set()
-    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+    for line in table.stdout.splitlines()[1:]:
         fields = line.split()
         listening = len(fields) >= 8 and int(fields[3], 16) & SO_ACCEPTCON
         if listening and os.path.realpath(fields[7]) == wanted:
@@ -70,7 +74,7 @@ def test_socket_is_root_owned_with_mode_0660(target: Driver) -> None:
 @pytest.mark.req("ARCH-13")
 @pytest.mark.needs("engine")
 def test_socket_is_held_by_a_daemon_apart_from_the_client(target: Driver) -> None:
-    inodes = listening_inodes(engine_socket(target))
+    inodes = listening_inodes(target)
     assert inodes, f"no process listens on {engine_socket(target)}"
     before = holders(inodes)
     assert before, "no process holds the listening socket"

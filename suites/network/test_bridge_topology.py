@@ -15,7 +15,7 @@ import pytest
 from fixtures.containers import Containers
 from fixtures.netlab import Endpoint, Netns, endpoint, routes
 from fixtures.probe import SLEEP
-from fixtures.security import Ranges, in_ranges, version_of
+from fixtures.security import ALWAYS, Ranges, in_ranges, version_of
 from fixtures.targets.base import ContainerSpec, Driver
 
 
@@ -27,13 +27,16 @@ class DefaultBridge:
 
 
 # By target kind: the default network as configured out of the box (Docker's defaults, NET-03;
-# podman's default network: cni-podman0 with the CNI backend, podman0 with netavark).
+# podman's default network: cni-podman0 with the CNI backend, podman0 with netavark; refd's
+# defaults, in the engine host its session daemon runs in: Docker's, its bridge named refd0).
 DEFAULT_BRIDGES = {
     "docker": DefaultBridge(("docker0",), "172.17.0.1/16", 1500),
     "podman": DefaultBridge(("cni-podman0", "podman0"), "10.88.0.1/16", 1500),
+    "reference": DefaultBridge(("refd0",), "172.17.0.1/16", 1500),
 }
-# Docker derived the MAC from the IPv4 address (02:42 + 4 bytes) until 28.0 (NET-06).
-MAC_FROM_IP: dict[str, Ranges] = {"docker": (((0,), (28,)),)}
+# Docker derived the MAC from the IPv4 address (02:42 + 4 bytes) until 28.0 (NET-06); refd
+# does as Docker 20.10 does, in every version.
+MAC_FROM_IP: dict[str, Ranges] = {"docker": (((0,), (28,)),), "reference": ALWAYS}
 
 pytestmark = pytest.mark.needs("bridge-network")
 

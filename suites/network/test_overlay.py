@@ -54,7 +54,7 @@ class Scene:
     def vnis(self, index: int) -> set[int]:
         """VNIs of the VXLAN devices in host `index`'s sandbox of the network (the kernel's)."""
         host, container = self.lab.hosts[index], self.containers[index]
-        pid = host.lab.daemon.process.pid
+        pid = host.lab.daemon_pid
         return set(vxlan_ids(overlay_sandbox(pid, container.pid, self.network.subnet)).values())
 
     def exchange(self, message: str) -> tuple[dict[str, Any], dict[str, Any]]:

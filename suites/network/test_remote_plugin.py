@@ -26,8 +26,9 @@ from fixtures.probe import SLEEP, probe
 from fixtures.remote_plugin import DOCKER_PLUGIN_DIR, DST_PREFIX, RemoteNetworkPlugin, remote_plugin
 from fixtures.targets.base import Container, ContainerSpec, Driver
 
-# By target kind: where the engine discovers plugin sockets (<dir>/<name>.sock).
-PLUGIN_DIRS = {"docker": DOCKER_PLUGIN_DIR}
+# By target kind: where the engine discovers plugin sockets (<dir>/<name>.sock); refd's is its
+# own, beside Docker's, so a refd never finds a plugin served to the host's Docker.
+PLUGIN_DIRS = {"docker": DOCKER_PLUGIN_DIR, "reference": Path("/run/refd/plugins")}
 SUBNETS = "10.213.0.0/16"  # plugin networks get a random /24 of it; nothing routes there
 DNS = ("198.51.100.53",)  # never the host's resolver
 

@@ -19,11 +19,11 @@ from fixtures.registry_fixtures import default_lab as default_lab
 @pytest.mark.needs("registry", "daemon-config")
 def test_sighup_reloads_insecure_registries(default_lab: RegistryLab) -> None:
     driver, registry = default_lab.driver, default_lab.http
-    pid = default_lab.daemon.process.pid
+    pid = default_lab.daemon.pid
     with round_trip(driver, registry) as trip:
         refusal(trip.pushed)
     reload_daemon(default_lab, {"insecure-registries": [registry.host]})
     with round_trip(driver, registry) as trip:
         assert_round_trip(trip)
-    assert default_lab.daemon.process.poll() is None, "the daemon exited on SIGHUP"
-    assert default_lab.daemon.process.pid == pid
+    assert default_lab.daemon.alive(), "the daemon exited on SIGHUP"
+    assert default_lab.daemon.pid == pid

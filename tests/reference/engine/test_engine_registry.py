@@ -1,26 +1,20 @@
 """Push and pull through refd's API (refctl push/pull) against a real docker-registry on
-loopback (plain HTTP on 127.0.0.0/8 needs no insecure-registries, as in Docker)."""
+loopback (plain HTTP on 127.0.0.0/8 needs no insecure-registries, as in Docker): refd's
+loopback, in the engine host (network namespace) it runs in."""
 
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from fixtures.netlab import engine_netns, free_port
 from fixtures.registry import registry_server
 from tests.reference.engine._refd import Refd, needs_root, running_refd
 
 pytestmark = pytest.mark.skipif(needs_root(), reason="needs root")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +26,10 @@ def refd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refd]:
 
 
 def test_push_rmi_pull_run(refd: Refd, tmp_path: Path) -> None:
-    port = free_port()
+    netns = engine_netns(refd.driver)
+    port = free_port(netns)
     ref = f"127.0.0.1:{port}/cts/probe:t1"
-    with registry_server(tmp_path / "registry", "127.0.0.1", port):
+    with registry_server(tmp_path / "registry", "127.0.0.1", port, netns):
         assert refd.ctl("tag", refd.image, ref).returncode == 0
         pushed = refd.ctl("push", ref)
         assert pushed.returncode == 0, pushed.stderr
@@ -52,7 +47,7 @@ def test_push_rmi_pull_run(refd: Refd, tmp_path: Path) -> None:
 
 
 def test_pull_errors_read_like_docker(refd: Refd) -> None:
-    port = free_port()  # nothing listens there
+    port = free_port(engine_netns(refd.driver))  # nothing listens there
     done = refd.ctl("pull", f"127.0.0.1:{port}/cts/none:x")
     assert done.returncode == 1
     assert "Error response from daemon:" in done.stderr
