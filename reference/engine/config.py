@@ -358,6 +358,37 @@ def validate(config: DaemonConfig) -> None:
         raise ConfigError("tlsverify needs tlscacert", obj="tlscacert")
 
 
+# What SIGHUP re-reads from the file (dockerd's reloadable subset that refd has).
+RELOADABLE = ("insecure-registries", "debug", "log-level", "live-restore", "shutdown-timeout")
+
+
+def reload(config: DaemonConfig) -> dict[str, Any]:
+    """SIGHUP: re-read the configuration file and apply its reloadable keys to `config` (a
+    key absent from the file goes back to its default, as with dockerd); other keys keep the
+    values refd started with. The file is validated whole first: a bad file changes nothing.
+    Returns the applied values by key."""
+    if config.config_file is None:
+        raise ConfigError("refd was started without a configuration file", obj="config-file")
+    from_file = read_file(config.config_file)
+    trial = DaemonConfig(config_file=config.config_file)
+    for key, value in from_file.items():
+        attribute, kind = KEYS[key]
+        setattr(trial, attribute, _convert(key, kind, value))
+    defaults = DaemonConfig()
+    applied: dict[str, Any] = {}
+    for key in RELOADABLE:
+        attribute = KEYS[key][0]
+        value = getattr(trial if key in from_file else defaults, attribute)
+        applied[key] = value
+    candidate = DaemonConfig(**{**config.__dict__})
+    for key, value in applied.items():
+        setattr(candidate, KEYS[key][0], value)
+    validate(candidate)
+    for key, value in applied.items():
+        setattr(config, KEYS[key][0], value)
+    return applied
+
+
 def load(
     argv: Sequence[str], default_file: Path | None = Path("/etc/refd/daemon.json")
 ) -> DaemonConfig:

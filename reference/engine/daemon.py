@@ -75,6 +75,7 @@ class Daemon:
         self.warnings: list[str] = []
         self._servers: list[Any] = []
         self._stop = threading.Event()
+        self._reload = threading.Event()
 
     def _daemon_id(self) -> str:
         path = self.config.data_root / "engine-id"
@@ -192,9 +193,33 @@ class Daemon:
         log("info", f"API listening on {', '.join(self.config.hosts)}")
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
-        while not self._stop.wait(1.0):
-            pass
+        signal.signal(signal.SIGHUP, self._on_sighup)
+        while True:
+            self._stop.wait(1.0)
+            if self._reload.is_set():
+                self._reload.clear()
+                self._stop.clear()
+                self.reload()
+            elif self._stop.is_set():
+                break
         self.shutdown()
+
+    def _on_sighup(self, *_: object) -> None:
+        self._reload.set()
+        self._stop.set()  # wakes the serving loop, which sees the reload
+
+    def reload(self) -> None:
+        """SIGHUP, as dockerd: the reloadable keys of the configuration file take effect."""
+        from reference.engine.config import reload
+
+        try:
+            applied = reload(self.config)
+        except (RefError, OSError) as e:
+            log("error", f"Error reloading the configuration: {e}")
+            return
+        import json
+
+        log("info", f"Reloaded configuration: {json.dumps(applied)}")
 
     def shutdown(self) -> None:
         log("info", "shutting down")

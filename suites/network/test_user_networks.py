@@ -33,7 +33,10 @@ PORT = 7171
 # are given (NET-40). Networks are made without options: isolation is the default asked for.
 # (podman 4.3's `--opt isolate=true` with CNI only drops traffic *from* isolated bridges, and
 # the CNI firewall plugin leaves its isolation rules behind after the network is removed.)
-BRIDGE_NAMES: dict[str, Callable[[str], str]] = {"docker": lambda net_id: f"br-{net_id[:12]}"}
+BRIDGE_NAMES: dict[str, Callable[[str], str]] = {
+    "docker": lambda net_id: f"br-{net_id[:12]}",
+    "reference": lambda net_id: f"br-{net_id[:12]}",  # refd names them as Docker does
+}
 RESOLVERS = {"docker": "127.0.0.11"}
 
 pytestmark = pytest.mark.needs("user-networks")

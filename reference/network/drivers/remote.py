@@ -194,7 +194,7 @@ class RemoteDriver:
         routes = [_route(self.name, raw) for raw in answer.get("StaticRoutes") or []]
         info = JoinInfo(
             src_name=src,
-            src_netns=plugin_netns(self.client.peer_pid),
+            src_netns=link_netns(src, self.client.peer_pid),
             dst_prefix=prefix,
             gateway=gateway,
             routes=routes,
@@ -358,6 +358,18 @@ def _route(plugin: str, raw: Any) -> StaticRoute:
     if not hop:
         raise PluginError(plugin, JOIN, f"route via no NextHop: {raw!r}")
     return StaticRoute(str(destination), hop)
+
+
+def link_netns(name: str, pid: int | None) -> str | None:
+    """Where the plugin's link is: refd's own namespace (None) as Docker expects, since a
+    plugin runs on the engine's host; failing that, the plugin process's namespace (a plugin
+    in a network namespace apart, which Docker would not find)."""
+    from reference.network import sandbox
+
+    with sandbox.ipr() as ip:
+        if ip.link_lookup(ifname=name):
+            return None
+    return plugin_netns(pid)
 
 
 def plugin_netns(pid: int | None) -> str | None:

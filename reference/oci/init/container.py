@@ -82,7 +82,7 @@ def preload(spec: Spec, raw_hooks: dict[str, list[dict[str, object]]]) -> None:
 
     from reference.linux import libc
 
-    libc._libc()  # loads ctypes and the C library
+    libc._libc()  # loads _ctypes and the C library
     if spec.process is not None and spec.process.terminal:
         import reference.oci.init.console  # noqa: F401
     if any(raw_hooks.get(stage) for stage in ("createContainer", "startContainer")):
@@ -124,7 +124,9 @@ def container_init(sc: Syscall, io: InitIO, plan: InitPlan, ch: Channel) -> None
     ctx = mounts.MountContext(
         plan.rootfs,
         plan.bundle,
-        new_netns="network" in plan.new_ns,
+        # A fresh sysfs shows the container's own network namespace, made or joined by path
+        # (an engine's sandbox); only with the host's is /sys bound from the host (as runc).
+        new_netns=linux.namespace("network") is not None,
         new_cgroupns="cgroup" in plan.new_ns,
     )
     mounts.mount_all(sc, spec.mounts, ctx)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reference.engine.config import DaemonConfig, load, parse_flags, validate
+from reference.engine.config import DaemonConfig, load, parse_flags, reload, validate
 from reference.errors import ConfigError
 
 
@@ -137,3 +137,19 @@ def test_runtimes_extend_the_builtin_ones(tmp_path: Path) -> None:
     assert config.runtime().path == "/bin/true"
     assert config.runtime().args == ("--x",)
     assert "refrun" in config.runtimes
+
+
+def test_sighup_reload_applies_only_reloadable_keys(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps({"mtu": 1400, "debug": True}))
+    config = load(["--config-file", str(path)], None)
+    path.write_text(json.dumps({"mtu": 1300, "insecure-registries": ["reg:5000"]}))
+    applied = reload(config)
+    assert config.insecure_registries == ["reg:5000"]
+    assert config.debug is False  # gone from the file: back to the default
+    assert config.mtu == 1400  # not reloadable: as refd started
+    assert applied["insecure-registries"] == ["reg:5000"]
+    path.write_text(json.dumps({"insecure-registries": ["http://bad"]}))
+    with pytest.raises(ConfigError, match="should not contain"):
+        reload(config)
+    assert config.insecure_registries == ["reg:5000"]  # a bad file changes nothing
