@@ -63,11 +63,12 @@ def alive(pid: int, start_time: int) -> bool:
 class Record:
     """One container's state.json, plus the status derived from the host."""
 
-    __slots__ = ("data", "dir")
+    __slots__ = ("_manager", "data", "dir")
 
     def __init__(self, directory: str, data: dict[str, object]) -> None:
         self.dir = directory
         self.data = data
+        self._manager: CgroupManager | None = None
 
     # -- fields ------------------------------------------------------------------------------
     @property
@@ -174,10 +175,14 @@ class Record:
 
     def manager(self) -> CgroupManager:
         """The container's cgroup, from the directories resolved at create (a relative
-        cgroupsPath must not be re-resolved against the cgroup of whoever runs refrun now)."""
-        from reference.cgroups.factory import from_description
+        cgroupsPath must not be re-resolved against the cgroup of whoever runs refrun now).
+        Built once per record: kill and destroy, one after the other in `run` and `delete`,
+        share it (the description does not change once create has saved it)."""
+        if self._manager is None:
+            from reference.cgroups.factory import from_description
 
-        return from_description(self.cgroup())
+            self._manager = from_description(self.cgroup())
+        return self._manager
 
 
 def unlink_quiet(path: str) -> None:

@@ -86,20 +86,9 @@ class HostIO:
 
     def loopback_up(self) -> None:
         """ip link set lo up: runc configures the loopback of a new network namespace."""
-        import _socket
-        import fcntl
-        import struct
+        from reference.linux.libc import link_up
 
-        siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-        s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
-        try:
-            req = struct.pack("16sh22x", b"lo", 0)
-            flags = struct.unpack("16sh22x", fcntl.ioctl(s.fileno(), siocgifflags, req))[1]
-            fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sh22x", b"lo", flags | iff_up))
-        except OSError as e:
-            raise _fail("ioctl(SIOCSIFFLAGS)", e, "lo") from None
-        finally:
-            s.close()
+        link_up("lo")
 
     def exec_fifo(self, dir_fd: int) -> None:
         # Through the state directory's fd: after pivot_root the host path is out of reach,

@@ -160,19 +160,10 @@ class _Starter:
 
     def run(self) -> None:
         from reference.cgroups import warmup
-        from reference.cgroups.factory import mounts_of, new_manager
 
         spec, rec = self.spec, self.rec
         assert spec.process is not None
         assert spec.root is not None
-        with open(rec.path(store.CONFIG), "w", encoding="utf-8") as f:
-            f.write(fastjson.dumps(self.raw))
-        os.mkfifo(rec.path(store.FIFO), 0o622)
-        os.chmod(rec.path(store.FIFO), 0o622)  # mkfifo honours the umask; the init may be non-root
-        mounts = mounts_of(None)  # parsed once, for the manager and the extra hierarchies
-        manager = new_manager(spec.linux.cgroups_path or rec.id, mounts=mounts)
-        self.manager = manager
-        resources = _resources(spec)
         console_fd = (
             launch.connect_console(self.o.console_socket) if spec.process.terminal else None
         )
@@ -187,9 +178,10 @@ class _Starter:
         self.fds += [parent.rfd, parent.wfd]
 
         def stage_one() -> None:
-            # The init's modules are imported here, in the child, while the parent sets up the
-            # cgroup: on two CPUs that takes them off the critical path. They must be loaded
-            # before pivot_root (see container.preload), so before the init is forked.
+            # The init's modules are imported here, in the child, while the parent writes the
+            # state and sets up the cgroup: on two CPUs that takes them off the critical path.
+            # They must be loaded before pivot_root (see container.preload), so before the
+            # init is forked.
             from reference.linux.libc import LinuxSyscall
             from reference.oci.init.container import InitPlan, container_init, preload
             from reference.oci.init.hostio import HostIO
@@ -221,13 +213,27 @@ class _Starter:
             pid = launch.fork(init, child, parent)
             child.send("pid", pid=pid)
 
+        # Stage one is forked as early as it can be: it needs nothing from the parent's work
+        # below until "go" (config.json, the exec fifo and the cgroup are all in place by
+        # then), so that work and stage one's imports overlap.
         # Not after warmup.wait(): the grace period that thread waits for passes as well while
         # stage one imports; only apply() below needs it to be over.
-        # Before the fork: it loads ctypes, which stage one then inherits instead of loading it
-        # again (and the init stage one forks must find us a subreaper when stage one exits).
+        # Before the fork: it loads the C library, which stage one then inherits instead of
+        # loading it again (and the init stage one forks must find us a subreaper when stage one
+        # exits).
         launch.become_subreaper()
         self.a_pid = launch.fork(stage_one, child, parent)
         child.close()
+        from reference.cgroups.factory import mounts_of, new_manager
+
+        with open(rec.path(store.CONFIG), "w", encoding="utf-8") as f:
+            f.write(fastjson.dumps(self.raw))
+        os.mkfifo(rec.path(store.FIFO), 0o622)
+        os.chmod(rec.path(store.FIFO), 0o622)  # mkfifo honours the umask; the init may be non-root
+        mounts = mounts_of(None)  # parsed once, for the manager and the extra hierarchies
+        manager = new_manager(spec.linux.cgroups_path or rec.id, mounts=mounts)
+        self.manager = manager
+        resources = _resources(spec)
         cgroup = manager.describe()
         cgroup["extra"] = self.extra = cgroup_extra.extra_dirs(manager.path, mounts)
         rec.data["cgroup"] = cgroup

@@ -21,7 +21,7 @@ import pytest
 
 from reference.errors import ConfigError, RefError, UnsupportedError
 from reference.linux import syscall as sc
-from reference.linux.libc import LinuxSyscall
+from reference.linux.libc import LinuxSyscall, link_up
 from reference.linux.procfs import mount_at, ns_inode, parse_mountinfo, parse_status, read
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -114,6 +114,32 @@ def test_uts_and_mount_namespace_stay_in_the_child(tmp_path: Path) -> None:
     assert mount_at(after, "/") == mount_at(before, "/")  # propagation of / unchanged
     assert not any(m.mount_point == target for m in after)
     assert not (tmp_path / "only-in-child").exists()
+
+
+@needs_root
+def test_link_up_brings_lo_up_in_a_new_network_namespace() -> None:
+    def child() -> object:
+        LinuxSyscall().unshare(sc.CLONE_NEWNET)
+        before = _lo_flags()
+        link_up("lo")
+        return {"before": before, "after": _lo_flags(), "missing": capture(lambda: link_up("nx0"))}
+
+    seen = in_child(child)
+    up, running = 0x1, 0x40  # IFF_UP; IFF_RUNNING follows it on lo
+    assert seen["before"] & up == 0  # a new namespace's lo starts down
+    assert seen["after"] & up == up
+    assert seen["after"] & ~(up | running) == seen["before"] & ~(up | running)  # nothing else
+    cls, op, err, _ = seen["missing"]
+    assert (cls, op, err) == ("KernelError", "ioctl(SIOCGIFFLAGS)", errno.ENODEV)
+
+
+def _lo_flags() -> int:
+    import fcntl
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sh22x", b"lo", 0)
+        flags: int = struct.unpack("16sh22x", fcntl.ioctl(s.fileno(), 0x8913, req))[1]
+    return flags
 
 
 @needs_root
