@@ -278,3 +278,8 @@ class BridgeDriver:
 
     def close(self) -> None:
         self.ports.close()
+
+    def purge(self) -> None:
+        """`refd --purge`, every bridge network gone: refd's chains and their jumps go too
+        (unless another refd in this namespace still has rules in them)."""
+        self.firewall.remove_base()
