@@ -34,6 +34,13 @@ def loads(text: str) -> object:
         value, end = _scan(text, start)
     except StopIteration as e:
         raise ValueError(f"expecting value at offset {e.value}") from None
+    except SystemError:
+        # _json raises its syntax errors as json.decoder.JSONDecodeError, which it looks up in
+        # sys.modules only: unless json was imported it raises nothing, and the call fails
+        # with SystemError. Only now, on malformed input, import it and decode again.
+        import json.decoder  # noqa: F401
+
+        value, end = _scan(text, start)  # raises JSONDecodeError, a ValueError
     if text[end:].strip(_WS):
         raise ValueError(f"extra data at offset {end}")
     return value

@@ -3,12 +3,15 @@ words and exit codes, the multiplexed stream printer, and image reference splitt
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any
 
 from reference.cli.ctl.client import ApiError, Client, Response
+from reference.oci import fastjson
+
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; typing costs ms to import
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 
 class Ctx:
@@ -72,4 +75,4 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=4) + "\n")
+    sys.stdout.write(fastjson.dumps(value, indent=4) + "\n")

@@ -3,11 +3,8 @@ unpause, update, wait, top, diff, commit (inspect and stats are in inspect.py)."
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
 
 from reference.cli.ctl import netopts, output, runopts
 from reference.cli.ctl.client import ApiError
@@ -15,6 +12,12 @@ from reference.cli.ctl.common import Ctx, copy_frames, daemon_error, each, err, 
 from reference.cli.ctl.flags import UsageError, flag, parse, parse_filters
 from reference.engine.units import memory_flag
 from reference.errors import ConfigError
+from reference.oci import fastjson
+
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; typing costs ms to import
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 
 def _exit_code_for(message: str) -> int:
@@ -164,7 +167,7 @@ def ps(ctx: Ctx, argv: Sequence[str]) -> int:
     query = {
         "all": values["all"] or limit > 0,
         "limit": limit if limit > 0 else None,
-        "filters": json.dumps(filters) if filters else None,
+        "filters": fastjson.dumps(filters) if filters else None,
     }
     items = ctx.client.get("/containers/json", query)
     rows = [_ps_row(i, not values["no_trunc"]) for i in items]

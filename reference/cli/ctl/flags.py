@@ -10,8 +10,10 @@ Errors read like the docker CLI's and exit with its status for usage errors (125
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; typing costs ms to import
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 
 class UsageError(Exception):

@@ -10,16 +10,19 @@ network create: --subnet, --ip-range, --gateway, --aux-address (ipam_config).
 
 Errors carry go-connections' and the docker CLI's wording ("invalid containerPort: abc");
 refctl prints them as usage errors (exit 125 for run/create).
+
+`ipaddress` and `re` are imported where a flag needs them: every `run` and `create` imports
+this module, and most give none of these flags (the two cost ~10 ms per refctl call here).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 from reference.cli.ctl.flags import UsageError
+
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; typing costs ms to import
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 NOT_USER_DEFINED = ("default", "bridge", "host", "none")
@@ -83,6 +86,8 @@ def publish(verb: str, spec: str) -> list[tuple[str, dict[str, str]]]:
     proto, container = split_proto(container)
     ip = raw_ip[1:-1] if raw_ip.startswith("[") and raw_ip.endswith("]") else raw_ip
     if ip:
+        import ipaddress
+
         try:
             ipaddress.ip_address(ip)
         except ValueError:
@@ -155,6 +160,8 @@ def networking(verb: str, values: Mapping[str, Any]) -> tuple[str, dict[str, Any
     mode = names[0] if names else "default"
     ip, aliases = values["ip"], list(values["network_alias"])
     if ip:
+        import ipaddress
+
         try:
             ipaddress.IPv4Address(ip)
         except ValueError:
@@ -183,12 +190,15 @@ def networking(verb: str, values: Mapping[str, Any]) -> tuple[str, dict[str, Any
     return mode, endpoints
 
 
-_MAC = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}")
+_MAC = r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}"
 
 
 def mac_address(verb: str, text: str | None) -> str | None:
-    if text and not _MAC.fullmatch(text):
-        raise UsageError(verb, f"{text} is not a valid mac address")
+    if text:
+        import re
+
+        if not re.fullmatch(_MAC, text):
+            raise UsageError(verb, f"{text} is not a valid mac address")
     return text or None
 
 
@@ -254,6 +264,8 @@ def ipam_config(
 
 
 def _parses(value: str, cidr: bool = False) -> bool:
+    import ipaddress
+
     try:
         if cidr:
             ipaddress.ip_network(value, strict=False)
@@ -266,6 +278,8 @@ def _parses(value: str, cidr: bool = False) -> bool:
 
 def _within(subnet: str, value: str) -> bool:
     """Go's subnetMatches: is the address (of a CIDR, its address) inside the subnet?"""
+    import ipaddress
+
     try:
         network = ipaddress.ip_network(subnet, strict=False)
         address = ipaddress.ip_address(value.partition("/")[0])
@@ -324,6 +338,8 @@ def displayable_ports(items: Sequence[Mapping[str, Any]]) -> str:
 
 def natural_key(text: str) -> list[Any]:
     """Numbers compare as numbers ("80/tcp" before "443/tcp"), as sortorder.NaturalLess."""
+    import re
+
     return [
         (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)
     ]

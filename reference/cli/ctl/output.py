@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
-from reference.cli.ctl import template
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; typing costs ms to import
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
-Row = Mapping[str, Any]
+    Row = Mapping[str, Any]
+    Printer = Callable[[str], None]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -27,6 +29,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def formatted(fmt: str, rows: Sequence[Row], headers: Mapping[str, str]) -> str:
     """--format: one rendered line per row; with `table`, aligned under a header row whose
     cells are the placeholders' names as docker prints them (CONTAINER ID, NAMES, ...)."""
+    from reference.cli.ctl import template  # (re, shlex and json: only verbs that format)
+
     if not template.is_table(fmt):
         return "".join(template.render(fmt, row) + "\n" for row in rows)
     body = template.strip_table(fmt)
@@ -75,6 +79,3 @@ def truncate(text: str, size: int, enabled: bool = True) -> str:
     if not enabled or len(text) <= size:
         return text
     return text[: size - 1] + "…"
-
-
-Printer = Callable[[str], None]

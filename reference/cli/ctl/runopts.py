@@ -7,14 +7,16 @@ values (networking flags: netopts.py):
 from __future__ import annotations
 
 import os
-import shlex
-from collections.abc import Mapping
-from typing import Any
 
 from reference.cli.ctl import netopts
 from reference.cli.ctl.flags import Flag, UsageError, flag
 from reference.engine.units import memory_flag, ram_in_bytes
 from reference.errors import ConfigError
+
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; typing costs ms to import
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 RUN_FLAGS: list[Flag] = [
     flag("--detach,-d", "bool", False),
@@ -160,6 +162,8 @@ def build(verb: str, values: Mapping[str, Any], image: str, command: list[str]) 
     labels = dict(item.partition("=")[::2] for item in values["label"])
     entrypoint = None
     if values["entrypoint"] is not None:
+        import shlex  # (imports re: only for --entrypoint)
+
         entrypoint = shlex.split(values["entrypoint"]) if values["entrypoint"] else [""]
     config: dict[str, Any] = {
         "Hostname": values["hostname"] or "",
