@@ -188,3 +188,69 @@ def replace(obj: T, /, **changes: Any) -> T:
     values = {f.name: getattr(obj, f.name) for f in fields(obj)}
     values.update(changes)
     return type(obj)(**values)
+
+
+class NamedTuple(tuple):  # type: ignore[type-arg]
+    """Run-time stand-in for `typing.NamedTuple`'s class syntax, for the same reason as
+    `dataclass` above (typing costs ~20 ms to import here, the seccomp compiler's path paid
+    it on every `create` with a profile). Modules declare
+
+        TYPE_CHECKING = False
+        if TYPE_CHECKING:
+            from typing import NamedTuple
+        else:
+            from reference.records import NamedTuple
+
+    and get a tuple subclass with the annotated fields in order: positional or keyword
+    construction with the class's defaults, a read-only property per field, `_fields`,
+    `_field_defaults`, `_replace`, `_asdict` and a NamedTuple-style repr; equality, hashing,
+    ordering, unpacking and indexing are the tuple's. Methods of the class body stay.
+    """
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+    _field_defaults: dict[str, Any] = {}  # noqa: RUF012  (replaced per subclass)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = tuple(cls.__dict__.get("__annotations__", {}))  # noqa: RUF063
+        cls._field_defaults = {n: cls.__dict__[n] for n in names if n in cls.__dict__}
+        cls._fields = names
+        for i, name in enumerate(names):
+            setattr(cls, name, property(_item_getter(i)))
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        names = cls._fields
+        if len(args) > len(names):
+            raise TypeError(f"{cls.__name__}() takes {len(names)} arguments, {len(args)} given")
+        values = list(args)
+        for name in names[len(args) :]:
+            if name in kwargs:
+                values.append(kwargs.pop(name))
+            elif name in cls._field_defaults:
+                values.append(cls._field_defaults[name])
+            else:
+                raise TypeError(f"{cls.__name__}() missing argument {name!r}")
+        if kwargs:
+            raise TypeError(f"{cls.__name__}() got unexpected arguments {sorted(kwargs)}")
+        return tuple.__new__(cls, values)
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return tuple(self)
+
+    def _replace(self, **changes: Any) -> Any:
+        return type(self)(**{**self._asdict(), **changes})
+
+    def _asdict(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self, strict=True))
+        return f"{type(self).__name__}({inner})"
+
+
+def _item_getter(index: int) -> Callable[[tuple[Any, ...]], Any]:
+    def get(self: tuple[Any, ...]) -> Any:
+        return tuple.__getitem__(self, index)
+
+    return get

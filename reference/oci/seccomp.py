@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import NamedTuple
 
 from reference.errors import ConfigError, UnsupportedError
 from reference.linux.syscall import (
@@ -53,7 +52,11 @@ from reference.oci.validate import SECCOMP_ARCHES
 
 TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; see linux/syscall.py for why
 if TYPE_CHECKING:
+    from typing import NamedTuple
+
     from reference.oci.spec import Seccomp, SeccompArg
+else:
+    from reference.records import NamedTuple  # typing.NamedTuple without importing typing
 
 ACTIONS: dict[str, int] = {
     "SCMP_ACT_KILL": bpf.RET_KILL_THREAD,

@@ -11,8 +11,6 @@ default. Jumps go forward only; far ones become BPF_JA trampolines in seccomp_bp
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
-from typing import NamedTuple
 
 from reference.oci import seccomp_bpf as bpf
 from reference.oci.seccomp_tables import (
@@ -23,6 +21,13 @@ from reference.oci.seccomp_tables import (
     WIDE_ABIS,
     X32_SYSCALL_BIT,
 )
+
+TYPE_CHECKING = False  # mypy treats this as typing.TYPE_CHECKING; see linux/syscall.py for why
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import NamedTuple
+else:
+    from reference.records import NamedTuple  # typing.NamedTuple without importing typing
 
 EQ, NE, LT, LE, GE, GT, MASKED_EQ = (
     "SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_GE", "SCMP_CMP_GT",
@@ -49,7 +54,8 @@ STEPS_64: dict[str, list[_Step]] = {
 _STEPS_32: dict[str, list[_Step]] = {op: steps[-1:] for op, steps in STEPS_64.items()}
 
 
-# NamedTuples rather than dataclasses: a fraction of the import time (refrun starts per call).
+# NamedTuples rather than dataclasses: a fraction of the import time (refrun starts per call);
+# at run time reference.records' stand-in, which does not import typing.
 class Cond(NamedTuple):
     """One argument comparison, as the ABI evaluates it (see seccomp._chain)."""
 

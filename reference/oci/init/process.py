@@ -138,9 +138,9 @@ def look_path(name: str, env: list[str]) -> str:
 def seccomp_compiler() -> Callable[[Seccomp], object]:
     """reference.oci.seccomp.compile_filter, if this build has it (imported by name: it is
     optional, and must be imported before pivot_root, see container.preload)."""
-    from importlib import import_module
-
-    compiler: Callable[[Seccomp], object] = import_module("reference.oci.seccomp").compile_filter
+    # __import__ rather than importlib.import_module: importlib adds warnings to the import.
+    module = __import__("reference.oci.seccomp", fromlist=["compile_filter"])
+    compiler: Callable[[Seccomp], object] = module.compile_filter
     return compiler
 
 

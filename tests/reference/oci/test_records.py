@@ -4,6 +4,7 @@ real thing on the same declarations."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
 import pytest
@@ -96,3 +97,48 @@ def test_fields_of_something_else() -> None:
     assert not records.is_record(object())
     with pytest.raises(TypeError):
         records.fields(object())
+
+
+# -- NamedTuple: the stand-in behaves as typing.NamedTuple's class syntax ----------------------
+def _named(base: Any) -> Any:
+    """The same NamedTuple declared on either base."""
+
+    class Pair(base):  # type: ignore[misc]
+        a: int
+        b: str = "x"
+
+        def twice(self) -> int:
+            return self.a * 2
+
+    return Pair
+
+
+REAL_NT = _named(typing.NamedTuple)
+LEAN_NT = _named(records.NamedTuple)
+
+
+@pytest.mark.parametrize(("args", "kwargs"), [((1,), {}), ((1, "y"), {}), ((), {"a": 3, "b": "z"})])
+def test_named_tuple_stand_in_matches_typing(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    real, ours = REAL_NT(*args, **kwargs), LEAN_NT(*args, **kwargs)
+    assert tuple(ours) == tuple(real)
+    assert ours == real
+    assert hash(ours) == hash(real)
+    assert (ours.a, ours.b, ours.twice()) == (real.a, real.b, real.twice())
+    assert ours._fields == real._fields == ("a", "b")
+    assert ours._field_defaults == real._field_defaults == {"b": "x"}
+    assert ours._asdict() == real._asdict()
+    assert tuple(ours._replace(b="w")) == tuple(real._replace(b="w"))
+    assert repr(ours) == repr(real)
+    a, b = ours
+    assert (a, b) == (ours[0], ours[1])
+
+
+def test_named_tuple_stand_in_refuses_what_typing_refuses() -> None:
+    with pytest.raises(TypeError, match="missing argument 'a'"):
+        LEAN_NT()
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        LEAN_NT(1, c=2)
+    with pytest.raises(TypeError, match="takes 2 arguments"):
+        LEAN_NT(1, "x", 3)
+    with pytest.raises(AttributeError):
+        LEAN_NT(1).a = 2

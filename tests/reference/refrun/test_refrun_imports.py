@@ -36,12 +36,16 @@ def _loaded(code: str) -> set[str]:
         "from reference.cgroups import warmup; warmup.start()\n"
         "import reference.oci.verbs.run, reference.cgroups.factory, reference.cgroups.resources\n"
         "import reference.oci.init.console, reference.linux.libc as l; l._libc(); warmup.wait()",
+        # ... and what the init loads for a spec with a seccomp profile (Docker's default).
+        "from reference.oci.init import process; process.seccomp_compiler()",
+        # Validation of Docker's configs ("ociVersion": "1.0.2-dev").
+        "from reference.oci import validate; validate._check_version('1.0.2-dev')",
         "import reference.oci.verbs.state",
         "import reference.oci.verbs.start, reference.oci.verbs.kill, reference.oci.verbs.delete",
         "import reference.oci.verbs.exec",
         "from reference.cli.refrun import main",
     ],
-    ids=["create-run", "state", "start-kill-delete", "exec", "cli"],
+    ids=["create-run", "seccomp", "semver", "state", "start-kill-delete", "exec", "cli"],
 )
 def test_hot_paths_import_no_heavy_module(code: str) -> None:
     assert _loaded(code) & HEAVY == set()
