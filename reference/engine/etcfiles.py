@@ -7,7 +7,8 @@ as is (its loopback resolvers are reachable there); otherwise the host's file wi
 nameservers removed, or, when a DNS flag is given, rebuilt from the flags with the host's
 values for the parts no flag names. If no nameserver is left, libnetwork's defaults (Google's
 public servers, IPv6 ones too because it does not know yet whether the network has IPv6) are
-written: file content only, nothing is ever resolved.
+written: file content only, nothing is ever resolved. On user-defined networks the file
+names the embedded DNS server instead (embedded_resolv_conf), rewritten at each start.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from reference.errors import ConfigError
 
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 SYSTEMD_RESOLV_CONF = Path("/run/systemd/resolve/resolv.conf")
@@ -33,6 +36,7 @@ DEFAULT_HOSTS = (
 )
 _NAMESERVER = re.compile(r"^\s*nameserver\s+(\S+)\s*$")
 FILES = ("hostname", "hosts", "resolv.conf")
+EMBEDDED_DNS = "127.0.0.11"  # the embedded DNS server of user-defined networks
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,56 @@ def resolv_conf(spec: EtcSpec, host: str | None = None) -> str:
         search or _values(host_text, "search"),
         options or _values(host_text, "options"),
     )
+
+
+@dataclass(frozen=True)
+class EmbeddedDns:
+    """resolv.conf of a container on a user-defined network, and what its DNS server needs."""
+
+    text: str
+    upstreams: tuple[tuple[str, bool], ...]  # (address, asked from the engine's namespace)
+    ndots_set: bool  # the user chose ndots: single labels not found are not forwarded
+
+
+def _ipv4(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).version == 4
+    except ValueError:
+        return False
+
+
+def embedded_resolv_conf(spec: EtcSpec, host: str | None = None) -> EmbeddedDns:
+    """libnetwork's rebuildDNS (Docker 20.10): `nameserver 127.0.0.11` (then the IPv6 servers
+    a DNS flag named), the search domains and options of the file the container would have
+    had, and `ndots:0` unless an ndots option is there. The IPv4 servers of that file become
+    the upstreams, asked from the container's namespace; without DNS flags they are the
+    host's, its loopback ones asked from the engine's namespace, or the default servers when
+    the host names none. A malformed ndots option raises ConfigError (Docker then leaves the
+    file alone and starts no server)."""
+    host_text = host if host is not None else host_resolv_conf()
+    flags = spec.dns or spec.daemon_dns or spec.dns_search or spec.daemon_dns_search
+    flags = flags or spec.dns_options or spec.daemon_dns_options
+    if flags:
+        current = resolv_conf(spec, host_text)
+        servers = nameservers(current)
+        upstreams = [(ns, False) for ns in servers if _ipv4(ns)]
+        extra = [ns for ns in servers if not _ipv4(ns)]
+    else:
+        current = host_text  # its IPv6 servers go: refd's networks have no IPv6
+        upstreams = [(ns, _is_loopback(ns)) for ns in nameservers(host_text) if _ipv4(ns)]
+        upstreams = upstreams or [(ns, False) for ns in DEFAULT_DNS if _ipv4(ns)]
+        extra = []
+    options = _values(current, "options")
+    ndots = next((o for o in options if "ndots" in o), None)
+    value = re.fullmatch(r"ndots:([+-]?\d+)", ndots or "")
+    if ndots is not None and (value is None or int(value[1]) < 0):
+        raise ConfigError(f"invalid ndots option {ndots}", obj="resolv.conf")
+    text = build_resolv_conf(
+        [EMBEDDED_DNS, *extra],
+        _values(current, "search"),
+        options if ndots is not None else [*options, "ndots:0"],
+    )
+    return EmbeddedDns(text, tuple(upstreams), ndots is not None)
 
 
 def set_address(path: Path, c: Any, endpoints: Sequence[Any]) -> None:

@@ -79,6 +79,7 @@ class Engine:
         from reference.network.controller import Controller
 
         self.network = Controller(config, events.emit, self.save)
+        self.network.dns_setup = self.embedded_dns
 
     # -- helpers ------------------------------------------------------------------------
     def runtime_for(self, c: Container) -> runtime.OciRuntime:
@@ -212,6 +213,7 @@ class Engine:
             netns_path = self.network.attach(c)
             if netns_path is not None:
                 etcfiles.set_address(directory / "hosts", c, self.network.endpoints_of(c))
+                self.embedded_dns(c)
         except RefError:
             self._cleanup(c, rt)
             raise
@@ -269,6 +271,37 @@ class Engine:
             raise RefError(f"OCI runtime start failed: {e}") from e
         self.save(c)
         self.emit(c, "start")
+
+    def embedded_dns(self, c: Container, rewrite: bool = True) -> None:
+        """A container with an endpoint on a user-defined network gets the embedded DNS server
+        in its sandbox and a resolv.conf naming it (made from what its DNS flags and the host
+        say, as at create, so each start makes it anew). As in Docker a failure is logged and
+        the container runs without it. `rewrite=False` keeps the file (live-restore)."""
+        from reference.network.attachments import sandbox_key
+
+        key = sandbox_key(self.network, c)
+        if not self.network.wants_dns(c) or self.network.dns.serving(key):
+            return
+        hc = c.host_config
+        spec = etcfiles.EtcSpec(
+            hostname="",
+            dns=hc.get("Dns") or (),
+            dns_search=hc.get("DnsSearch") or (),
+            dns_options=hc.get("DnsOptions") or (),
+            daemon_dns=self.config.dns,
+            daemon_dns_search=self.config.dns_search,
+            daemon_dns_options=self.config.dns_opts,
+        )
+        try:
+            conf = etcfiles.embedded_resolv_conf(spec)
+            self.network.dns.serve(key, c.id, conf.upstreams, conf.ndots_set)
+            if rewrite:
+                (self.containers.dir(c.id) / "resolv.conf").write_text(conf.text)
+        except (RefError, OSError) as e:
+            import sys
+
+            self.network.stop_dns(key)
+            sys.stderr.write(f'level=error msg="embedded DNS of {c.short_id}: {e}"\n')
 
     def _memory_dir(self, c: Container) -> Path | None:
         from reference.cgroups.manager import new_manager

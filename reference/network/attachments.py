@@ -193,6 +193,7 @@ def detach(ctl: Controller, c: Container) -> list[str]:
     teardown tries every step."""
     errors: list[str] = []
     with ctl.lock:
+        ctl.stop_dns(sandbox_key(ctl, c))  # its sockets would keep the namespace alive
         for ep in reversed([e for e in ctl.endpoints.values() if e.container_id == c.id]):
             drop_endpoint(ctl, ep, errors)
         try:
@@ -242,6 +243,8 @@ def connect(ctl: Controller, c: Container, ref: str, settings: dict[str, Any]) -
                 del c.networks[net.name]
                 raise
             _record(ctl, c, ep)
+            if ctl.dns_setup is not None:
+                ctl.dns_setup(c)  # the first user network of a running container: as at start
         ctl.save_container(c)
     ctl.emit("connect", net, container=c.id)
 

@@ -12,6 +12,7 @@
     controller.connect(c, "n1", settings)  # `network connect` (hot-plugs if running)
     controller.disconnect(c, "n1", force)
     controller.settings(c)                 # NetworkSettings of the container's inspect
+    controller.dns                         # the embedded DNS server (user networks)
     controller.close()                     # refd shuts down; kernel objects stay
     controller.purge()                     # `refd --purge`: every network's kernel objects go
 
@@ -50,6 +51,7 @@ from reference.network.model import (
 if TYPE_CHECKING:
     from reference.engine.config import DaemonConfig
     from reference.engine.store import Container
+    from reference.network.dns import DnsServer
 
 PREDEFINED = {"bridge": "bridge", "host": "host", "none": "null"}  # name → driver
 DEFAULT_BRIDGE_DEVICE = "refd0"
@@ -117,6 +119,35 @@ class Controller:
         self._drivers: dict[str, NetworkDriver] = {}
         self._emit = emit
         self.save_container: Callable[[Container], None] = save or _no_save
+        self._dns: DnsServer | None = None
+        # Set by the engine: give a running container the embedded DNS server (its
+        # resolv.conf is the engine's); called when it joins a user-defined network.
+        self.dns_setup: Callable[[Container], None] | None = None
+
+    # -- the embedded DNS server -----------------------------------------------------------
+    @property
+    def dns(self) -> DnsServer:
+        """Made at first use; its thread starts with the first sandbox served."""
+        with self.lock:
+            if self._dns is None:
+                from reference.network.dns import DnsServer
+                from reference.network.dnsnames import view_of
+
+                self._dns = DnsServer(lambda cid: view_of(self, cid))
+            return self._dns
+
+    def stop_dns(self, key: str) -> None:
+        if self._dns is not None:
+            with contextlib.suppress(RefError):
+                self._dns.stop(key)
+
+    def wants_dns(self, c: Container) -> bool:
+        """Whether the container has an endpoint on a user-defined network (Docker's rule
+        for the embedded DNS server: not the default bridge, not host or none)."""
+        from reference.network.dnsnames import user_defined
+
+        nets = [self.networks_by_id.get(e.network_id) for e in self.endpoints_of(c)]
+        return any(n is not None and user_defined(n) for n in nets)
 
     # -- drivers -------------------------------------------------------------------------
     def driver(self, name: str) -> NetworkDriver:
@@ -306,6 +337,8 @@ class Controller:
             for driver in self._drivers.values():
                 with contextlib.suppress(RefError):
                     driver.close()
+        if self._dns is not None:
+            self._dns.close()
 
     def purge(self) -> None:
         """Every network this refd made goes, kernel objects and records (the test driver's

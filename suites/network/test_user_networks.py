@@ -37,7 +37,7 @@ BRIDGE_NAMES: dict[str, Callable[[str], str]] = {
     "docker": lambda net_id: f"br-{net_id[:12]}",
     "reference": lambda net_id: f"br-{net_id[:12]}",  # refd names them as Docker does
 }
-RESOLVERS = {"docker": "127.0.0.11"}
+RESOLVERS = {"docker": "127.0.0.11", "reference": "127.0.0.11"}
 
 pytestmark = pytest.mark.needs("user-networks")
 
