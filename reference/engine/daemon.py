@@ -139,6 +139,7 @@ class Daemon:
             engine._on_exit(c, pid, UNKNOWN_EXIT)
             return
         engine.reopen_output(c)
+        engine.embedded_dns(c, rewrite=False)  # its sandbox is served again
         if engine.cgroup_v1:
             memory_dir = engine._memory_dir(c)
             if memory_dir is not None:

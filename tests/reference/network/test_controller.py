@@ -111,7 +111,7 @@ def test_unknown_network_mode_is_not_found_at_create(ctl: Controller) -> None:
 
 
 def test_create_persists_and_refuses_duplicates(ctl: Controller) -> None:
-    ctl._drivers["rec"] = Recorder()  # type: ignore[assignment]
+    ctl._drivers["rec"] = Recorder()
     net = ctl.create("n1", "rec", [IpamConfig("10.9.0.0/24")], labels={"a": "b"})
     assert (ctl.root / "networks" / f"{net.id}.json").is_file()
     assert net.ipam[0].gateway == "10.9.0.1"
@@ -128,7 +128,7 @@ def test_create_persists_and_refuses_duplicates(ctl: Controller) -> None:
 
 def test_attach_detach_follow_libnetworks_order(ctl: Controller, fake_sandbox: list[str]) -> None:
     rec = Recorder()
-    ctl._drivers["rec"] = rec  # type: ignore[assignment]
+    ctl._drivers["rec"] = rec
     net = ctl.create("n1", "rec", [IpamConfig("10.9.0.0/24")])
     c = container({"n1": {}})
     key = ctl.attach(c)
@@ -148,7 +148,7 @@ def test_attach_detach_follow_libnetworks_order(ctl: Controller, fake_sandbox: l
 
 def test_a_failed_join_leaves_nothing(ctl: Controller, fake_sandbox: list[str]) -> None:
     rec = Recorder(fail="join")
-    ctl._drivers["rec"] = rec  # type: ignore[assignment]
+    ctl._drivers["rec"] = rec
     net = ctl.create("n1", "rec", [IpamConfig("10.9.0.0/24")])
     with pytest.raises(RefError, match="join failed"):
         ctl.attach(container({"n1": {}}))
@@ -159,13 +159,13 @@ def test_a_failed_join_leaves_nothing(ctl: Controller, fake_sandbox: list[str]) 
 
 
 def test_restart_restores_records_and_allocations(ctl: Controller, fake_sandbox: list[str]) -> None:
-    ctl._drivers["rec"] = Recorder()  # type: ignore[assignment]
+    ctl._drivers["rec"] = Recorder()
     net = ctl.create("n1", "rec", [IpamConfig("10.9.0.0/24")])
     c = container({"n1": {}})
     ctl.attach(c)
     again = Controller(ctl.config)
     rec = Recorder()
-    again._drivers["rec"] = rec  # type: ignore[assignment]
+    again._drivers["rec"] = rec
     again.start()
     assert "restore" in rec.calls
     assert again.get("n1").id == net.id
@@ -177,6 +177,11 @@ def test_restart_restores_records_and_allocations(ctl: Controller, fake_sandbox:
 def test_port_bindings_are_checked() -> None:
     found = attachments.port_bindings({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}})
     assert [(p.proto, p.container_port, p.host_port) for p in found] == [("tcp", 80, 8080)]
-    for bad in ({"x/tcp": []}, {"80/sctp": []}, {"80/tcp": [{"HostPort": "http"}]}):
+    bads: list[dict[str, list[dict[str, str]]]] = [
+        {"x/tcp": []},
+        {"80/sctp": []},
+        {"80/tcp": [{"HostPort": "http"}]},
+    ]
+    for bad in bads:
         with pytest.raises(ConfigError):
             attachments.port_bindings({"PortBindings": bad})
