@@ -122,7 +122,11 @@ class OciRuntime:
 
     def delete(self, cid: str) -> None:
         """`delete --force`: kills what is left and removes state and cgroup; a container the
-        runtime does not know is already deleted."""
+        runtime does not know is already deleted. runc, crun and refrun keep a container's
+        state in <root>/<id>: without that directory there is nothing to delete, and no
+        runtime process is started for it (`rm` after an exit whose cleanup deleted it)."""
+        if not (self.root / cid).exists():
+            return
         with contextlib.suppress(NotFoundError):
             self.call("delete", "--force", cid)
 
