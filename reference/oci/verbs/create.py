@@ -224,6 +224,7 @@ class _Starter:
         launch.become_subreaper()
         self.a_pid = launch.fork(stage_one, child, parent)
         child.close()
+        runlog.debug(self.g, "create: namespace stage forked")
         from reference.cgroups.factory import mounts_of, new_manager
 
         with open(rec.path(store.CONFIG), "w", encoding="utf-8") as f:
@@ -238,7 +239,7 @@ class _Starter:
         cgroup["extra"] = self.extra = cgroup_extra.extra_dirs(manager.path, mounts)
         rec.data["cgroup"] = cgroup
         rec.save()
-        runlog.debug(self.g, "create: namespace stage forked")
+        runlog.debug(self.g, "create: state, exec fifo and cgroup manager ready")
         manager.apply(self.a_pid)  # before it unshares: a new cgroup namespace roots here
         cgroup_extra.join(self.extra, self.a_pid)
         manager.set(resources)
