@@ -24,6 +24,7 @@ from fixtures.private_dockerd import private_dockerd
 from fixtures.session import CACHE_DIR, unique_name
 from fixtures.targets.base import Driver
 from fixtures.targets.engine_cli import CliEngine
+from fixtures.targets.reference import ReferenceDriver
 
 LOOPBACK_ONLY_RESOLV_CONF = (
     "nameserver 127.0.0.53\nnameserver 127.0.0.1\nsearch cts-fallback.test\noptions ndots:3\n"
@@ -46,6 +47,24 @@ def from_private_dockerd(target: Driver) -> str:
         )
         assert done.exit_code == 0, f"{done.stderr}\n{daemon.log()}"
         return done.stdout
+
+
+def from_private_refd(target: Driver) -> str:
+    """A private refd (in an engine host of its own) whose /etc/resolv.conf lists only
+    loopback servers; the file it writes for a --network none container."""
+    overlays = {"/etc/resolv.conf": LOOPBACK_ONLY_RESOLV_CONF}
+    with tempfile.TemporaryDirectory(prefix="cts-etc-") as scratch:
+        refd = ReferenceDriver("reference-etc", Path(scratch), overlays=overlays)
+        image = ensure_artifacts(CACHE_DIR / "image")
+        refd.setup(image.tarball, image.rootfs, image.digest)
+        try:
+            done = refd.call(
+                "run", "--rm", "--network", "none", refd.image, "/bin/cat", "/etc/resolv.conf",
+                verb="run", obj="resolv.conf",
+            )  # fmt: skip
+        finally:
+            refd.teardown()
+    return done.stdout
 
 
 def from_cli_in_private_mount_namespace(target: Driver) -> str:
@@ -84,6 +103,7 @@ class Fallback:
 FALLBACKS = {
     "docker": Fallback(("8.8.8.8", "8.8.4.4"), from_private_dockerd),
     "podman": Fallback(("8.8.8.8", "8.8.4.4"), from_cli_in_private_mount_namespace),
+    "reference": Fallback(("8.8.8.8", "8.8.4.4"), from_private_refd),
 }
 
 
