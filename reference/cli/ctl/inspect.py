@@ -45,15 +45,21 @@ def inspect(ctx: Ctx, argv: Sequence[str], kind: str | None = None) -> int:
             err(f"Error: No such {noun}: {name}")
             continue
         found.append(document)
-    if values["format"]:
+    return 1 if emit_documents(found, values["format"]) or missing else 0
+
+
+def emit_documents(found: list[Any], fmt: str | None) -> int:
+    """`inspect`'s output: each document through the --format template, or all as a JSON
+    array; 1 after a template error (reported), else 0."""
+    if fmt:
         try:
-            output.emit("".join(template.render(values["format"], d) + "\n" for d in found))
+            output.emit("".join(template.render(fmt, d) + "\n" for d in found))
         except template.TemplateError as e:
             err(f"template parsing error: {e}")
             return 1
     else:
         print_json(found)
-    return 1 if missing else 0
+    return 0
 
 
 def image_inspect(ctx: Ctx, argv: Sequence[str]) -> int:

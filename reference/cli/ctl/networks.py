@@ -24,10 +24,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from reference.cli.ctl import netopts, output, template
+from reference.cli.ctl import netopts, output
 from reference.cli.ctl.client import ApiError
-from reference.cli.ctl.common import Ctx, daemon_error, err, print_json
+from reference.cli.ctl.common import Ctx, daemon_error, err
 from reference.cli.ctl.flags import UsageError, flag, parse, parse_filters
+from reference.cli.ctl.inspect import emit_documents
 
 USAGE = """Usage:  refctl network COMMAND
 
@@ -229,14 +230,8 @@ def inspect(ctx: Ctx, argv: Sequence[str]) -> int:
             if e.status != 404:
                 raise
             missing.append(daemon_error(e))
-    if values["format"]:
-        try:
-            output.emit("".join(template.render(values["format"], d) + "\n" for d in found))
-        except template.TemplateError as e:
-            err(f"template parsing error: {e}")
-            return 1
-    else:
-        print_json(found)
+    if emit_documents(found, values["format"]):
+        return 1
     for message in missing:  # after the documents, as docker prints them
         err(message)
     return 1 if missing else 0
