@@ -85,21 +85,23 @@ def attach(ctl: Controller, c: Container) -> str | None:
         return None
     key = sandbox_key(ctl, c)
     made: list[Endpoint] = []
-    with ctl.lock:
-        try:
-            ports = port_bindings(c.host_config, c.config.get("ExposedPorts"))
-            for name in list(c.networks):
-                net = ctl.get(name)
-                ep = _join(ctl, c, net, key, ports if _takes_ports(net) else [])
-                if _takes_ports(net):
-                    ports = []  # published once, on the first bridge network
-                made.append(ep)
-        except BaseException:
-            for ep in reversed(made):
-                drop_endpoint(ctl, ep, [])
-            with contextlib.suppress(RefError, OSError):
-                sandbox.delete(ctl.netns_dir / c.id[:12])
-            raise
+    # Not under the controller's lock: the drivers' calls (a plugin's may hang until its
+    # timeout) must not hold up other containers; the engine holds this container's lock,
+    # IPAM its own, and the records are single dictionary operations.
+    try:
+        ports = port_bindings(c.host_config, c.config.get("ExposedPorts"))
+        for name in list(c.networks):
+            net = ctl.get(name)
+            ep = _join(ctl, c, net, key, ports if _takes_ports(net) else [])
+            if _takes_ports(net):
+                ports = []  # published once, on the first bridge network
+            made.append(ep)
+    except BaseException:
+        for ep in reversed(made):
+            drop_endpoint(ctl, ep, [])
+        with contextlib.suppress(RefError, OSError):
+            sandbox.delete(ctl.netns_dir / c.id[:12])
+        raise
     for ep in made:
         _record(ctl, c, ep)
     ctl.save_container(c)
@@ -140,7 +142,7 @@ def _join(
             sandbox.create(ctl.netns_dir / c.id[:12])
         info = impl.join(net, ep, key)
         steps.append("join")
-        if any(e.container_id == c.id for e in ctl.endpoints.values()):
+        if ctl.endpoints_of(c):
             info.gateway = ""  # one default route per sandbox: the first network's
         ep.src_name, ep.src_netns = info.src_name, info.src_netns
         ep.sandbox_key = key
@@ -192,14 +194,13 @@ def detach(ctl: Controller, c: Container) -> list[str]:
     """Every endpoint of the container, then its sandbox. Errors are returned, not raised:
     teardown tries every step."""
     errors: list[str] = []
-    with ctl.lock:
-        ctl.stop_dns(sandbox_key(ctl, c))  # its sockets would keep the namespace alive
-        for ep in reversed([e for e in ctl.endpoints.values() if e.container_id == c.id]):
-            drop_endpoint(ctl, ep, errors)
-        try:
-            sandbox.delete(ctl.netns_dir / c.id[:12])
-        except (RefError, OSError) as e:
-            errors.append(f"sandbox: {e}")
+    ctl.stop_dns(sandbox_key(ctl, c))  # its sockets would keep the namespace alive
+    for ep in reversed(ctl.endpoints_of(c)):  # not under the controller's lock: see attach
+        drop_endpoint(ctl, ep, errors)
+    try:
+        sandbox.delete(ctl.netns_dir / c.id[:12])
+    except (RefError, OSError) as e:
+        errors.append(f"sandbox: {e}")
     for settings in c.networks.values():
         for key in ("EndpointID", "Gateway", "IPAddress", "MacAddress"):
             settings[key] = ""
@@ -230,7 +231,7 @@ def connect(ctl: Controller, c: Container, ref: str, settings: dict[str, Any]) -
             "container sharing network namespace with another container or host cannot be "
             "connected to any other network"
         )
-    with c.lock, ctl.lock:
+    with c.lock:
         if net.name in c.networks:
             raise ConflictError(
                 f"endpoint with name {c.name.lstrip('/')} already exists in network {net.name}"
@@ -251,13 +252,13 @@ def connect(ctl: Controller, c: Container, ref: str, settings: dict[str, Any]) -
 
 def disconnect(ctl: Controller, c: Container, ref: str, force: bool) -> None:
     net = ctl.get(ref)
-    with c.lock, ctl.lock:
+    with c.lock:
         if net.name not in c.networks:
             raise ConflictError(f"container {c.id} is not connected to network {net.name}")
         if net.name in SHARED_MODES and c.state.running:
             raise ConfigError(f"container cannot be disconnected from the {net.name} network")
         errors: list[str] = []
-        for ep in [e for e in ctl.endpoints.values() if e.container_id == c.id]:
+        for ep in ctl.endpoints_of(c):
             if ep.network_id == net.id:
                 drop_endpoint(ctl, ep, errors)
         del c.networks[net.name]

@@ -117,6 +117,7 @@ class Controller:
         self.networks_by_id: dict[str, Network] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self._drivers: dict[str, NetworkDriver] = {}
+        self._pending: set[str] = set()  # names of networks being created
         self._emit = emit
         self.save_container: Callable[[Container], None] = save or _no_save
         self._dns: DnsServer | None = None
@@ -151,10 +152,15 @@ class Controller:
 
     # -- drivers -------------------------------------------------------------------------
     def driver(self, name: str) -> NetworkDriver:
+        """The driver called `name`, made at first use. Made outside the lock: activating a
+        remote plugin may take up to its timeout, and nothing else must wait for that."""
         with self.lock:
-            if name not in self._drivers:
-                self._drivers[name] = self._make_driver(name)
-            return self._drivers[name]
+            found = self._drivers.get(name)
+        if found is not None:
+            return found
+        made = self._make_driver(name)
+        with self.lock:
+            return self._drivers.setdefault(name, made)
 
     def _make_driver(self, name: str) -> NetworkDriver:
         config = self.config
@@ -244,7 +250,7 @@ class Controller:
                 by_driver.setdefault(net.driver, []).append(net)
             for name, nets in by_driver.items():
                 ids = {n.id for n in nets}
-                eps = [e for e in self.endpoints.values() if e.network_id in ids]
+                eps = [e for e in list(self.endpoints.values()) if e.network_id in ids]
                 try:
                     self.driver(name).restore(nets, eps)
                 except RefError as e:
@@ -402,10 +408,10 @@ class Controller:
             return sorted(found.values(), key=lambda n: n.created)
 
     def attached(self, net: Network) -> list[Endpoint]:
-        return [e for e in self.endpoints.values() if e.network_id == net.id]
+        return [e for e in list(self.endpoints.values()) if e.network_id == net.id]
 
     def endpoints_of(self, c: Container) -> list[Endpoint]:
-        return [e for e in self.endpoints.values() if e.container_id == c.id]
+        return [e for e in list(self.endpoints.values()) if e.container_id == c.id]
 
     def inspect(self, net: Network, verbose: bool = False) -> dict[str, Any]:
         return views.network_resource(self, net, verbose)
@@ -431,10 +437,13 @@ class Controller:
             raise ConfigError(f'only one instance of "{driver}" network is allowed')
         if len(ipam or []) > 1:
             raise ConfigError("refd supports one IPv4 pool per network", obj="IPAM.Config")
+        impl = self.driver(driver)
+        # The lock covers the records only; the driver's calls (a plugin's, maybe hanging
+        # until its timeout) are made outside it, the name held meanwhile.
         with self.lock:
-            if check_duplicate and any(n.name == name for n in self.networks()):
+            taken = name in self._pending or any(n.name == name for n in self.networks())
+            if check_duplicate and taken:
                 raise ConflictError(f"network with name {name} already exists")
-            impl = self.driver(driver)
             net = Network(
                 _new_id(),
                 name,
@@ -454,17 +463,22 @@ class Controller:
                 net.ipam = [self.ipam._pools[net.id]]
             else:
                 net.ipam = [self.ipam.request_pool(net.id, wanted, host_routes())]
-            try:
-                impl.create_network(net)
-                if net.scope == "global":
-                    try:
-                        impl.publish_network(net)  # type: ignore[attr-defined]
-                    except BaseException:
-                        impl.delete_network(net)
-                        raise
-            except BaseException:
-                self.ipam.release_pool(net.id)
-                raise
+            self._pending.add(name)
+        try:
+            impl.create_network(net)
+            if net.scope == "global":
+                try:
+                    impl.publish_network(net)  # type: ignore[attr-defined]
+                except BaseException:
+                    impl.delete_network(net)
+                    raise
+        except BaseException:
+            self.ipam.release_pool(net.id)
+            with self.lock:
+                self._pending.discard(name)
+            raise
+        with self.lock:
+            self._pending.discard(name)
             self._register(net)
         self.emit("create", net)
         return net
@@ -482,7 +496,13 @@ class Controller:
                     f"error while removing network: network {net.name} id {net.id} has "
                     "active endpoints"
                 )
-            self._unregister(net)
+            del self.networks_by_id[net.id]  # no new endpoint finds it meanwhile
+        try:
+            self._unregister(net)  # the driver's calls, outside the lock
+        except BaseException:
+            with self.lock:
+                self.networks_by_id.setdefault(net.id, net)
+            raise
         self.emit("destroy", net)
 
     def prune(self) -> list[str]:

@@ -54,7 +54,7 @@ def network_resource(ctl: Controller, net: Network, verbose: bool = False) -> di
 def _ports(ctl: Controller, c: Container) -> dict[str, Any]:
     """NetworkSettings.Ports: every exposed or published port; bindings as published."""
     ports: dict[str, Any] = {key: None for key in (c.config.get("ExposedPorts") or {})}
-    for ep in ctl.endpoints.values():
+    for ep in list(ctl.endpoints.values()):
         if ep.container_id != c.id:
             continue
         for p in ep.ports:

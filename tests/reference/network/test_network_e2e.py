@@ -254,12 +254,6 @@ def test_hung_plugin_fails_within_the_call_timeout(
     assert refd.ctl("network", "rm", net).returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the controller holds its lock across driver calls (controller.create): while a "
-    "plugin call hangs, every other network operation (network ls, a container start that joins "
-    "a network) waits up to CALL_TIMEOUT for it; dockerd's do not",
-)
 def test_hung_plugin_holds_up_no_other_network_operation(
     refd: Refd, plugin: tuple[str, ScriptedPlugin]
 ) -> None:
