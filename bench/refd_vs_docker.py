@@ -119,6 +119,17 @@ def pss_kib(pid: int) -> int:
     return 0  # gone, or a kernel thread
 
 
+def daemons_pss(pids: set[int], samples: int = 5, interval: float = 0.2) -> int:
+    """The daemons' PSS (KiB), the median of a few readings: a daemon's PSS moves for a moment
+    while it has children sharing its pages or frees memory after a request."""
+    readings = []
+    for i in range(samples):
+        if i:
+            time.sleep(interval)
+        readings.append(sum(pss_kib(pid) for pid in pids))
+    return sorted(readings)[len(readings) // 2]
+
+
 def descendants(table: dict[int, Proc], roots: set[int]) -> set[int]:
     children: dict[int, list[int]] = {}
     for p in table.values():
@@ -503,7 +514,7 @@ def memory(engine: Engine, k: int, settle: float) -> Memory:
     daemons = engine.daemons()
     baseline_table = processes()
     baseline = {(p.pid, p.start) for p in baseline_table.values()}
-    daemon_before = sum(pss_kib(pid) for pid in daemons)
+    daemon_before = daemons_pss(daemons)
     ids = [
         engine.call("run", "-d", *engine.run_flags(), engine.image, *SLEEP)[1].split()[-1]
         for _ in range(k)
@@ -523,7 +534,7 @@ def memory(engine: Engine, k: int, settle: float) -> Memory:
         }
         added = descendants(table, added) - in_containers
         kinds = sorted({table[p].comm for p in added})
-        daemon_after = sum(pss_kib(pid) for pid in daemons if pid in table)
+        daemon_after = daemons_pss({pid for pid in daemons if pid in table})
         result = Memory(
             k,
             sum(pss_kib(p) for p in in_containers),
