@@ -162,13 +162,14 @@ def plumb(info: JoinInfo, endpoint: Endpoint, key: str) -> str:
     address and MTU, bring it up and add the routes. Returns its name in the sandbox. On
     failure the link is deleted wherever it is and the error raised."""
     name = ""
-    moved = False
+    moved = info.src_netns == key  # a driver may make the link in the sandbox already
     try:
-        with ipr(info.src_netns) as ip:
-            index = link_index(ip, info.src_name, info.src_netns)
-            ip.link("set", index=index, state="down")
-            ip.link("set", index=index, net_ns_fd=key)
-        moved = True
+        if not moved:
+            with ipr(info.src_netns) as ip:
+                index = link_index(ip, info.src_name, info.src_netns)
+                ip.link("set", index=index, state="down")
+                ip.link("set", index=index, net_ns_fd=key)
+            moved = True
         with ipr(key) as ip:
             index = link_index(ip, info.src_name, key)
             name = _free_name(ip, info.dst_prefix)
