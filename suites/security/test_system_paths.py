@@ -28,16 +28,22 @@ from fixtures.security import (
 from fixtures.targets.base import ContainerSpec, Driver
 from reference.linux.procfs import mount_at
 
-ALL_KINDS: Mapping[str, Ranges] = {"docker": ALWAYS, "podman": ALWAYS, "oci": ALWAYS}
+ALL_KINDS: Mapping[str, Ranges] = {
+    "docker": ALWAYS,
+    "podman": ALWAYS,
+    "oci": ALWAYS,
+    "reference": ALWAYS,  # refd: reference/engine/security.py MASKED_PATHS
+}
 SINCE_28_0_2: Ranges = (((28, 0, 2), None),)
 # GHSA-jq35-85cj-fj4p: backported to 20.10.27 and 24.0.7, in every release from 25.0.
 POWERCAP: Ranges = (((20, 10, 27), (21,)), ((24, 0, 7), (25,)), ((25,), None))
 
 # path (a glob) → the kinds of target that mask it, with their versions that do. Sources:
-# moby oci/defaults.go (docker), `runc spec` (oci), containers/common 0.50 (podman 4.3).
+# moby oci/defaults.go (docker), `runc spec` (oci), containers/common 0.50 (podman 4.3),
+# reference/engine/security.py (reference: Docker 20.10.27's list).
 MASKED: Mapping[str, Mapping[str, Ranges]] = {
     "/proc/acpi": ALL_KINDS,
-    "/proc/asound": {"docker": ALWAYS, "oci": ALWAYS},
+    "/proc/asound": {"docker": ALWAYS, "oci": ALWAYS, "reference": ALWAYS},
     "/proc/kcore": ALL_KINDS,
     "/proc/keys": ALL_KINDS,
     "/proc/latency_stats": ALL_KINDS,
@@ -48,7 +54,7 @@ MASKED: Mapping[str, Mapping[str, Ranges]] = {
     "/sys/firmware": ALL_KINDS,
     "/sys/dev/block": {"podman": ALWAYS},
     "/sys/fs/selinux": {"podman": ALWAYS},
-    "/sys/devices/virtual/powercap": {"docker": POWERCAP},
+    "/sys/devices/virtual/powercap": {"docker": POWERCAP, "reference": ALWAYS},
     "/proc/interrupts": {"docker": SINCE_28_0_2},
     "/sys/devices/system/cpu/cpu*/thermal_throttle": {"docker": SINCE_28_0_2},
 }
