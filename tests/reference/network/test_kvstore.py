@@ -9,15 +9,14 @@ import ctypes
 import os
 import secrets
 import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from fixtures.netlab import lab_netns
+from fixtures.overlay import etcd
 from reference.errors import ConfigError, UnsupportedError
 from reference.network.kvstore import Event, IndexCleared, KvStore, StoreError, parse_url
 
@@ -57,53 +56,14 @@ def inside(netns: str) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def etcd_netns() -> Iterator[str]:
-    """A scratch namespace with etcd on 127.0.0.1:2379 (data on tmpfs); its path."""
-    binary = shutil.which("etcd")
-    if binary is None:
+    """A scratch namespace with etcd on 127.0.0.1:2379 (the suite's own launcher); its path."""
+    if shutil.which("etcd") is None:
         pytest.skip("etcd is not installed (Debian package etcd-server)")
     if os.geteuid() != 0:
         pytest.skip("needs root (a scratch network namespace)")
-    name = f"cts-hkv-{secrets.token_hex(3)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    data = Path(tempfile.mkdtemp(prefix="cts-etcd-", dir="/dev/shm"))
-    process: subprocess.Popen[bytes] | None = None
-    try:
-        path = f"/run/netns/{name}"
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        client, peer = "http://127.0.0.1:2379", "http://127.0.0.1:2380"
-        argv = [
-            binary, "--name", "t", "--data-dir", str(data / "d"), "--enable-v2",
-            "--listen-client-urls", client, "--advertise-client-urls", client,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"t={peer}",
-        ]  # fmt: skip
-        with open(data / "log", "wb") as log:
-            process = subprocess.Popen(
-                ["nsenter", f"--net={path}", "--", *argv],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        deadline = time.monotonic() + 20
-        with inside(path):
-            store = KvStore(URL, timeout=1)
-            while True:
-                try:
-                    store.list("/")
-                    break
-                except StoreError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError((data / "log").read_text()[-2000:]) from None
-                    time.sleep(0.1)
-        yield path
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        subprocess.run(["ip", "netns", "del", name], check=False)
-        shutil.rmtree(data, ignore_errors=True)
+    with lab_netns() as ns, etcd(ns, "127.0.0.1"):
+        assert ns.path is not None
+        yield ns.path
 
 
 @pytest.fixture
