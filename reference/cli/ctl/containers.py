@@ -173,13 +173,9 @@ def ps(ctx: Ctx, argv: Sequence[str]) -> int:
     rows = [_ps_row(i, not values["no_trunc"]) for i in items]
     if values["quiet"]:
         output.emit("".join(f"{r['ID']}\n" for r in rows))
-    elif values["format"]:
-        output.emit(output.formatted(values["format"], rows, PS_HEADERS))
     else:
         cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-        output.emit(
-            output.table([PS_HEADERS[c] for c in cols], [[r[c] for c in cols] for r in rows])
-        )
+        output.emit(output.listing(values["format"], rows, PS_HEADERS, cols))
     return 0
 
 

@@ -57,13 +57,9 @@ def images(ctx: Ctx, argv: Sequence[str]) -> int:
             )
     if values["quiet"]:
         output.emit("".join(f"{r}\n" for r in dict.fromkeys(r["ID"] for r in rows)))
-    elif values["format"]:
-        output.emit(output.formatted(values["format"], rows, IMAGE_HEADERS))
     else:
         cols = ["Repository", "Tag", "ID", "CreatedSince", "Size"]
-        output.emit(
-            output.table([IMAGE_HEADERS[c] for c in cols], [[r[c] for c in cols] for r in rows])
-        )
+        output.emit(output.listing(values["format"], rows, IMAGE_HEADERS, cols))
     return 0
 
 

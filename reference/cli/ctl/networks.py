@@ -206,13 +206,9 @@ def ls(ctx: Ctx, argv: Sequence[str]) -> int:
     rows = [_ls_row(i, not values["no_trunc"]) for i in items]
     if values["quiet"]:
         output.emit("".join(f"{r['ID']}\n" for r in rows))
-    elif values["format"]:
-        output.emit(output.formatted(values["format"], rows, LS_HEADERS))
     else:
         cols = ["ID", "Name", "Driver", "Scope"]
-        output.emit(
-            output.table([LS_HEADERS[c] for c in cols], [[r[c] for c in cols] for r in rows])
-        )
+        output.emit(output.listing(values["format"], rows, LS_HEADERS, cols))
     return 0
 
 

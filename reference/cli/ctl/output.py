@@ -47,6 +47,16 @@ def formatted(fmt: str, rows: Sequence[Row], headers: Mapping[str, str]) -> str:
     return table(pad(head), [pad(r) for r in rendered])
 
 
+def listing(
+    fmt: str | None, rows: Sequence[Row], headers: Mapping[str, str], columns: Sequence[str]
+) -> str:
+    """A list verb's output (ps, images, network ls): the rows through --format, or the
+    table of `columns` under their docker headers."""
+    if fmt:
+        return formatted(fmt, rows, headers)
+    return table([headers[c] for c in columns], [[r[c] for c in columns] for r in rows])
+
+
 def emit(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
