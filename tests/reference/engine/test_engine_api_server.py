@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import socket
@@ -14,18 +13,9 @@ from typing import Any
 
 import pytest
 
+from fixtures.targets.engine_api import UnixHTTPConnection
 from reference.engine.api.server import Request, Response, Server
 from reference.errors import ConfigError, ConflictError, NotFoundError
-
-
-class Unix(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=10)
-        self.path_ = str(path)
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path_)
 
 
 def route(request: Request, match: re.Match[str] | None) -> Any:
@@ -73,7 +63,7 @@ def call(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    conn = Unix(path)
+    conn = UnixHTTPConnection(str(path), timeout=10)
     conn.request(method, url, body=body, headers=headers or {})
     response = conn.getresponse()
     data = response.read()
@@ -135,7 +125,7 @@ def test_malformed_json_is_a_400_naming_the_problem(server: Path) -> None:
 
 
 def test_chunked_request_bodies(server: Path) -> None:
-    conn = Unix(server)
+    conn = UnixHTTPConnection(str(server), timeout=10)
     chunks = iter([b"a" * 70000, b"b" * 5, b"c"])
     conn.request("POST", "/t/count", body=chunks, encode_chunked=True)
     response = conn.getresponse()

@@ -3,11 +3,9 @@ controller: request checks, dockerd's statuses and wording, list filters, prune.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import secrets
-import socket
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.targets.engine_api import UnixHTTPConnection
 from reference.engine.api.networks import NetworkRoutes
 from reference.engine.api.server import Server
 from reference.errors import ConflictError, NotFoundError
@@ -158,18 +157,8 @@ def api(server: Path, ctl: FakeController) -> Path:
     return server
 
 
-class Unix(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=10)
-        self.socket_path = str(path)
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.socket_path)
-
-
 def call(api: Path, method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    conn = Unix(api)
+    conn = UnixHTTPConnection(str(api), timeout=10)
     data = json.dumps(body).encode() if body is not None else None
     conn.request(method, "/v1.41" + url, body=data, headers={"Content-Type": "application/json"})
     response = conn.getresponse()
