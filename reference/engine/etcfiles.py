@@ -65,11 +65,13 @@ def hosts_file(spec: EtcSpec, host_hosts: str | None = None) -> str:
         return base + ("" if base.endswith("\n") or not base else "\n") + extra
     lines = "".join(f"{address}\t{names}\n" for address, names in DEFAULT_HOSTS) + extra
     if spec.address:
-        names = spec.hostname
-        if spec.domainname:
-            names = f"{spec.hostname}.{spec.domainname} {spec.hostname}"
-        lines += f"{spec.address}\t{names}\n"
+        lines += f"{spec.address}\t{own_names(spec.hostname, spec.domainname)}\n"
     return lines
+
+
+def own_names(hostname: str, domainname: str) -> str:
+    """The names on the container's own hosts line: "host.domain host", or "host"."""
+    return f"{hostname}.{domainname} {hostname}" if domainname else hostname
 
 
 def _read(path: Path) -> str:
@@ -201,10 +203,7 @@ def set_address(path: Path, c: Any, endpoints: Sequence[Any]) -> None:
     """At each start, as libnetwork rebuilds the sandbox's hosts file: the container's own
     line ("<address>\t<hostname>") follows its first endpoint's address; lines it added at an
     earlier start go."""
-    config = c.config
-    names = config.get("Hostname") or ""
-    if config.get("Domainname"):
-        names = f"{names}.{config['Domainname']} {names}"
+    names = own_names(c.config.get("Hostname") or "", c.config.get("Domainname") or "")
     try:
         lines = path.read_text().splitlines(keepends=True)
     except OSError:
